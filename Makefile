@@ -1,0 +1,48 @@
+# Every target works on a fresh clone with only Python 3.10+ and make.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Re-install only when the dependencies change: the stamp is newer than pyproject.toml.
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint install clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
+		{ echo "make: Python 3.10 or newer is needed; set PYTHON=/path/to/python3.x" >&2; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## venv with structocr installed in editable mode
+
+# The mock prints its base URL as its first line; the demo waits for it, then runs the CLI.
+demo: $(STAMP) ## the product against the local mock
+	@set -e; tmp=$$(mktemp -d); \
+	$(BIN)/structocr mock --port 0 >"$$tmp/url" 2>"$$tmp/log" & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -rf "$$tmp"' EXIT INT TERM; \
+	for i in $$(seq 100); do [ -s "$$tmp/url" ] && break; sleep 0.05; done; \
+	export STRUCTOCR_BASE_URL=$$(head -n 1 "$$tmp/url") STRUCTOCR_CONFIG="$$tmp/none.toml"; \
+	echo "\$$ structocr mock --port 0   # local server at $$STRUCTOCR_BASE_URL"; echo; \
+	echo "\$$ STRUCTOCR_API_KEY=demo structocr balance"; \
+	STRUCTOCR_API_KEY=demo $(BIN)/structocr balance; echo; \
+	echo "\$$ STRUCTOCR_API_KEY=demo structocr balance --json"; \
+	STRUCTOCR_API_KEY=demo $(BIN)/structocr balance --json; echo; \
+	echo "\$$ STRUCTOCR_API_KEY=demo-404 structocr balance; echo \"exit code \$$?\""; \
+	code=0; STRUCTOCR_API_KEY=demo-404 $(BIN)/structocr balance || code=$$?; \
+	echo "exit code $$code"
+
+lint: $(STAMP)
+	$(BIN)/ruff check structocr_cli tests
+	$(BIN)/ruff format --check structocr_cli tests
+	$(BIN)/mypy
+
+test: lint ## lint, type-check and run the test suite
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis dist build
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,3 @@
+from structocr_cli.cli import main
+
+main()

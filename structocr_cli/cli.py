@@ -1,0 +1,261 @@
+"""The command line: the only module that imports typer.
+
+Commands parse options, call the core, render, and return. Every error becomes an exit
+code in ``reporting`` (the one funnel), which ``CliRunner`` tests see as users do.
+requests, rich and platformdirs are imported inside the commands that need them, so
+``--help`` and ``--version`` start fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from structocr_cli import __version__
+from structocr_cli.errors import ExitCode, StructocrError, UsageError
+from structocr_cli.keys import redact
+
+ENV_DEBUG = "STRUCTOCR_DEBUG"
+
+EXIT_CODES = """\b
+Exit codes:
+  0    success
+  1    a budget gate was breached
+  2    usage error: bad option or value, invalid config file,
+       unknown profile, refused base URL
+  40   HTTP 4xx other than 401/404 (e.g. 403, or 429 once retries are spent)
+  41   HTTP 401, or no API key found
+  44   HTTP 404: no account linked to the key
+  50   HTTP 5xx once retries are spent
+  60   no HTTP answer: DNS, connection refused or reset, TLS, deadline
+  61   unusable answer: not JSON, wrong shape, redirect, too large
+  70   internal error (a bug; rerun with STRUCTOCR_DEBUG=1 and report it)
+  130  interrupted
+"""
+
+app = typer.Typer(
+    name="structocr",
+    help="Check StructOCR API credits and usage from a terminal, a script or a CI job.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class Output(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def _debug() -> bool:
+    return os.environ.get(ENV_DEBUG, "") not in ("", "0")
+
+
+class _RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def _enable_debug_log() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_RedactingFormatter("structocr: debug: %(message)s"))
+    logger = logging.getLogger("structocr")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+
+@contextmanager
+def reporting(json_errors: bool = False) -> Iterator[None]:
+    """Turn every exception into one line on stderr (or a JSON document) and an exit code."""
+    try:
+        yield
+    except StructocrError as exc:
+        from structocr_cli.output import error_document, error_line
+
+        print(error_document(exc) if json_errors else error_line(exc), file=sys.stderr)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        print("structocr: interrupted", file=sys.stderr)
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head -1`); nothing left to say to it.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces the closed stream
+        raise typer.Exit(ExitCode.OK) from None
+    except Exception as exc:
+        if _debug():
+            print(redact(traceback.format_exc()), file=sys.stderr, end="")
+        name = type(exc).__name__
+        print(
+            redact(f"structocr: internal error ({name}: {exc}). This is a bug: please report it, ")
+            + f"with the output of the same command run with {ENV_DEBUG}=1",
+            file=sys.stderr,
+        )
+        raise typer.Exit(ExitCode.INTERNAL) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"structocr-cli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Show the version and exit.", callback=_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Check StructOCR API credits and usage from a terminal, a script or a CI job."""
+
+
+def _check_timeout(value: float) -> float:
+    if not math.isfinite(value) or value <= 0:
+        raise typer.BadParameter("must be a number of seconds greater than 0")
+    return value
+
+
+ApiKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        metavar="KEY",
+        help="API key. Visible to other local users in the process list: "
+        "prefer --api-key-file, STRUCTOCR_API_KEY or a profile.",
+        show_default=False,
+    ),
+]
+ApiKeyFileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key-file",
+        metavar="PATH",
+        help="Read the API key from a file ('-' for stdin).",
+        show_default=False,
+    ),
+]
+ProfileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        "-p",
+        metavar="NAME",
+        help="Profile of the config file to use [env: STRUCTOCR_PROFILE].",
+        show_default=False,
+    ),
+]
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        metavar="URL",
+        help="API base URL [env: STRUCTOCR_BASE_URL; default: https://structocr.com/v1].",
+        show_default=False,
+    ),
+]
+TimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        metavar="SECONDS",
+        envvar="STRUCTOCR_TIMEOUT",
+        callback=_check_timeout,
+        help="Deadline for the whole command, retries included [env: STRUCTOCR_TIMEOUT].",
+        show_envvar=False,
+    ),
+]
+
+
+@app.command(epilog=EXIT_CODES)
+def balance(
+    api_key: ApiKeyOpt = None,
+    api_key_file: ApiKeyFileOpt = None,
+    profile: ProfileOpt = None,
+    base_url: BaseUrlOpt = None,
+    timeout: TimeoutOpt = 30.0,
+    json_flag: Annotated[
+        bool, typer.Option("--json", help="Same as --output json.", show_default=False)
+    ] = False,
+    output: Annotated[
+        Output | None,
+        typer.Option(
+            "--output",
+            "-o",
+            case_sensitive=False,
+            help="table: a report for people; json: the server's document. [default: table]",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Show the billing period, account credits and this key's usage.
+
+    The key is taken from --api-key, --api-key-file, STRUCTOCR_API_KEY, then the
+    profile's api_key in the config file (STRUCTOCR_CONFIG overrides its path).
+    """
+    json_out = json_flag or output is Output.json
+    with reporting(json_errors=json_out):
+        if json_flag and output is Output.table:
+            raise UsageError("--json and --output table contradict each other", "Pick one")
+        if _debug():
+            _enable_debug_log()
+        from structocr_cli.core import fetch_balance
+        from structocr_cli.settings import Flags, resolve
+
+        flags = Flags(api_key, api_key_file, profile, base_url)
+        settings = resolve(flags, os.environ)
+        result = fetch_balance(settings, timeout)
+        if json_out:
+            from structocr_cli.output import write_json
+
+            write_json(result.document, sys.stdout)
+            return
+        from datetime import datetime, timezone
+
+        from structocr_cli.derive import derive
+        from structocr_cli.render import report
+
+        source = f"{settings.base_url.value}, key from {settings.api_key.source}"
+        report(result, derive(result, datetime.now(timezone.utc)), source, sys.stdout)
+        sys.stdout.flush()
+
+
+@app.command()
+def mock(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 picks a free one.")] = 8787,
+    fixtures: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="TOML or JSON file mapping your own test keys to balances.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Run a local StructOCR server for demos and offline tests.
+
+    Prints its base URL first. Demo keys: demo, demo-low, demo-404, demo-500, demo-flaky.
+    """
+    with reporting():
+        from structocr_cli.mock import run
+
+        run(host, port, fixtures, sys.stdout, sys.stderr)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="structocr")

@@ -1,0 +1,311 @@
+"""HTTP client for the Account Balance API: the only module that imports requests.
+
+Rules it enforces (each pinned by a test):
+- redirects are never followed, because requests would re-send ``x-api-key`` to the target;
+- at most ``attempts`` tries, retrying only connection errors and 429/500/502/503/504, with
+  exponential backoff and jitter, and ``Retry-After`` honoured only if it fits the deadline;
+- one deadline bounds the whole call, including a body dripped a byte at a time
+  (requests' own timeout bounds each socket read, not the response);
+- the body is streamed and capped, then parsed strictly by ``model``.
+
+A client holds no per-call state and keeps one ``requests.Session`` per thread, so one
+instance can serve many threads at once.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+
+from structocr_cli import __version__
+from structocr_cli.errors import (
+    BadAnswerError,
+    DeadlineError,
+    HTTPStatusError,
+    NoAnswerError,
+    RedirectError,
+    StructocrError,
+)
+from structocr_cli.keys import key_problem, sanitize
+from structocr_cli.model import Balance, error_text, parse_balance
+
+log = logging.getLogger("structocr.client")
+
+USER_AGENT = f"structocr-cli/{__version__}"
+MAX_BODY_BYTES = 1024 * 1024
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_CHUNK = 16 * 1024
+_CONNECT_TIMEOUT = 10.0
+
+_HINTS = {
+    401: "Check the key, or choose another with --api-key-file, STRUCTOCR_API_KEY or --profile",
+    403: "The key may not read the balance; check it in the StructOCR console (API Management)",
+    404: "No account is linked to this key; check it in the StructOCR console (API Management)",
+    429: "Too many requests; wait a minute and retry",
+}
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    reason: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class _Retryable(Exception):
+    """An attempt failed in a way another attempt may fix."""
+
+    def __init__(self, error: NoAnswerError | HTTPStatusError, retry_after: float | None = None):
+        super().__init__(error.message)
+        self.error = error
+        self.retry_after = retry_after
+
+
+class BalanceClient:
+    """Fetches balances; safe to share between threads."""
+
+    def __init__(
+        self,
+        *,
+        attempts: int = 3,
+        backoff: float = 0.5,
+        max_body: int = MAX_BODY_BYTES,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.attempts = attempts
+        self.backoff = backoff
+        self.max_body = max_body
+        self._sleep = sleep
+        self._clock = clock
+        self._local = threading.local()
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers["User-Agent"] = USER_AGENT
+            self._local.session = session
+        return session
+
+    def fetch(self, base_url: str, api_key: str, timeout: float) -> Balance:
+        """GET ``{base_url}/account/balance`` with ``api_key``, all within ``timeout`` seconds."""
+        problem = key_problem(api_key)
+        if problem:  # requests would quote the key in its own error
+            raise ValueError(f"unusable API key: {problem}")
+        deadline = self._clock() + timeout
+        url = f"{base_url}/account/balance"
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                answer = self._attempt(url, api_key, deadline, timeout)
+                if answer.status == 200:
+                    return parse_balance(answer.body)
+                raise _status_error(url, answer, attempt)
+            except _Retryable as failure:
+                self._pause_or_raise(failure, attempt, deadline, timeout)
+
+    def _pause_or_raise(
+        self, failure: _Retryable, attempt: int, deadline: float, timeout: float
+    ) -> None:
+        error = failure.error
+        remaining = deadline - self._clock()
+        if failure.retry_after is not None and failure.retry_after > remaining:
+            at = datetime.now(timezone.utc) + timedelta(seconds=failure.retry_after)
+            error.hint = (
+                f"The server asked to retry in {failure.retry_after:.0f} s "
+                f"(after {at:%H:%M:%S} UTC), beyond the {timeout:g} s deadline; retry then"
+            )
+            raise error
+        if attempt >= self.attempts:
+            raise error
+        wait = failure.retry_after
+        if wait is None:
+            step = self.backoff * 2 ** (attempt - 1)
+            wait = random.uniform(step / 2, step)  # noqa: S311 - jitter, not crypto
+        if wait >= remaining:
+            raise error
+        log.debug("attempt %d failed (%s); retrying in %.2f s", attempt, error.message, wait)
+        self._sleep(wait)
+
+    def _attempt(self, url: str, api_key: str, deadline: float, timeout: float) -> _Answer:
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            raise _deadline(url, timeout)
+        headers = {"x-api-key": api_key, "Accept": "application/json"}
+        log.debug("GET %s", url)
+        try:
+            response = self._session().get(
+                url,
+                headers=headers,
+                timeout=(min(_CONNECT_TIMEOUT, remaining), remaining),
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.exceptions.RequestException as exc:
+            raise self._no_answer(url, exc, deadline, timeout) from None
+        with response:
+            if 300 <= response.status_code < 400:
+                raise _redirect(url, response.status_code, response.headers.get("Location", ""))
+            body = self._read_body(url, response, deadline, timeout)
+        log.debug("HTTP %d, %d bytes", response.status_code, len(body))
+        return _Answer(response.status_code, response.reason or "", response.headers, body)
+
+    def _no_answer(
+        self, url: str, exc: requests.exceptions.RequestException, deadline: float, timeout: float
+    ) -> Exception:
+        if self._clock() >= deadline:
+            return _deadline(url, timeout)
+        reason = _describe(exc)
+        error = NoAnswerError(
+            f"no answer from {_host(url)}: {reason}",
+            "Check the network, proxy settings and --base-url, then retry",
+        )
+        if isinstance(exc, requests.exceptions.SSLError):
+            error.hint = "Check the system clock, proxy and REQUESTS_CA_BUNDLE settings"
+            return error  # a certificate problem does not fix itself
+        if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+            return _Retryable(error)
+        return error
+
+    def _read_body(
+        self, url: str, response: requests.Response, deadline: float, timeout: float
+    ) -> bytes:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_body:
+            raise _too_large(url, self.max_body)
+        # A blocked read cannot see the deadline; shut the socket from a timer when it passes.
+        watchdog = threading.Timer(max(deadline - self._clock(), 0), response.raw.shutdown)
+        watchdog.daemon = True
+        watchdog.start()
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while chunk := response.raw.read1(_CHUNK, decode_content=True):
+                size += len(chunk)
+                if size > self.max_body:
+                    raise _too_large(url, self.max_body)
+                chunks.append(chunk)
+                if self._clock() >= deadline:
+                    raise _deadline(url, timeout)
+        except StructocrError:
+            raise
+        except (OSError, ValueError, urllib3.exceptions.HTTPError) as exc:
+            if self._clock() >= deadline:
+                raise _deadline(url, timeout) from None
+            raise _Retryable(
+                NoAnswerError(
+                    f"the connection to {_host(url)} broke mid-answer: {_describe(exc)}",
+                    "Retry; if it persists, check the network and proxy settings",
+                )
+            ) from None
+        finally:
+            watchdog.cancel()
+        if self._clock() >= deadline:  # the watchdog's shutdown looks like a clean end
+            raise _deadline(url, timeout)
+        return b"".join(chunks)
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc
+
+
+def _deadline(url: str, timeout: float) -> DeadlineError:
+    return DeadlineError(
+        f"no complete answer from {_host(url)} within the {timeout:g} s deadline",
+        "Retry, or allow more time with --timeout or STRUCTOCR_TIMEOUT",
+    )
+
+
+def _too_large(url: str, cap: int) -> BadAnswerError:
+    return BadAnswerError(
+        f"the answer from {_host(url)} is larger than {cap // 1024} KiB",
+        "Check --base-url points at the StructOCR API",
+    )
+
+
+def _redirect(url: str, status: int, location: str) -> RedirectError:
+    target = urlsplit(location).netloc or _host(url)
+    return RedirectError(
+        f"HTTP {status} redirect from {_host(url)} to {sanitize(target, 100)} was not followed "
+        "(the API key is never sent to a redirect target)",
+        "If the API has moved, set --base-url to the new address",
+    )
+
+
+def _status_error(url: str, answer: _Answer, attempt: int) -> HTTPStatusError | _Retryable:
+    status = answer.status
+    text = error_text(answer.body)
+    reason = sanitize(answer.reason, 60)
+    message = f"HTTP {status} {reason}".rstrip() + f" from {_host(url)}"
+    if text:
+        message += f": {text}"
+    if attempt > 1:
+        message += f" (after {attempt} attempts)"
+    hint = _HINTS.get(status) or (
+        "The StructOCR service failed; retry later"
+        if status >= 500
+        else "Check --base-url points at the StructOCR API"
+    )
+    error = HTTPStatusError(message, hint, status)
+    if status in RETRY_STATUSES:
+        return _Retryable(error, _retry_after(answer.headers.get("Retry-After")))
+    return error
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delay-seconds or HTTP-date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)
+
+
+def _describe(exc: BaseException) -> str:
+    """A short reason for a transport failure, without requests' nested reprs."""
+    text = str(exc)
+    checks = (
+        (
+            ("NameResolutionError", "Name or service not known", "getaddrinfo", "nodename nor"),
+            "the host name could not be resolved",
+        ),
+        (("Connection refused", "ConnectionRefusedError"), "connection refused"),
+        (
+            (
+                "RemoteDisconnected",
+                "Connection reset",
+                "Connection aborted",
+                "ConnectionResetError",
+                "IncompleteRead",
+                "BadStatusLine",
+            ),
+            "the connection was closed without a complete answer",
+        ),
+        (("CERTIFICATE_VERIFY_FAILED",), "TLS certificate verification failed"),
+        (("SSL", "TLS"), "TLS handshake failed"),
+        (("timed out", "Timeout"), "timed out"),
+    )
+    for needles, reason in checks:
+        if any(needle in text for needle in needles):
+            return reason
+    return sanitize(type(exc).__name__, 60)

@@ -1,0 +1,127 @@
+"""The config file: where it lives and what it holds (read-only here).
+
+platformdirs and the TOML reader are imported only when a file must be located or read,
+so commands that never need the file do not pay for them.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from structocr_cli.errors import ConfigError
+
+ENV_CONFIG = "STRUCTOCR_CONFIG"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    api_key: str | None = None
+    base_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    exists: bool
+    default_profile: str | None = None
+    profiles: dict[str, Profile] = field(default_factory=dict)
+
+
+def config_path(env: Mapping[str, str]) -> Path:
+    """``STRUCTOCR_CONFIG`` if set, else ``config.toml`` in the platform's config directory."""
+    override = env.get(ENV_CONFIG)
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("structocr", appauthor=False)) / "config.toml"
+
+
+def load_config(path: Path) -> Config:
+    """Read and check the file at ``path``; a missing file is an empty config."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Config(path=path, exists=False)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read config file {path}: {exc.strerror or exc}",
+            f"Fix the file's permissions, or point {ENV_CONFIG} at another file",
+        ) from None
+    text = raw.decode("utf-8", errors="replace")
+    return _check(path, text, parse_toml(path, raw))
+
+
+def parse_toml(path: Path, raw: bytes, what: str = "config file") -> dict[str, Any]:
+    """Parse TOML; errors name the file and line."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise _invalid(path, line, "it is not UTF-8 text", what) from None
+    except tomllib.TOMLDecodeError as exc:
+        # The message ends "(at line L, column C)"; keep the wording, lead with the line.
+        match = re.search(r"\(at line (\d+), column \d+\)$", str(exc))
+        line = int(match.group(1)) if match else 0
+        reason = re.sub(r"\s*\(at line \d+, column \d+\)$", "", str(exc)) or "invalid TOML"
+        raise _invalid(path, line, reason[:1].lower() + reason[1:], what) from None
+
+
+def _invalid(path: Path, line: int, reason: str, what: str = "config file") -> ConfigError:
+    where = f"{path}, line {line}" if line else str(path)
+    return ConfigError(f"invalid {what} {where}: {reason}", "Fix the file (see the README)")
+
+
+def _line_of(text: str, section: str | None, key: str | None) -> int:
+    """Best-effort line number of ``key`` in ``[section]`` (or of the section header)."""
+    current: str | None = None
+    header_line = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            current = stripped.strip("[] \t").replace('"', "").replace("'", "")
+            if current == section:
+                header_line = number
+            continue
+        if (
+            key
+            and current == section
+            and re.match(rf"""["']?{re.escape(key)}["']?\s*=""", stripped)
+        ):
+            return number
+    return header_line
+
+
+def _check(path: Path, text: str, data: dict[str, Any]) -> Config:
+    default = data.get("default_profile")
+    if default is not None and not isinstance(default, str):
+        raise _invalid(
+            path, _line_of(text, None, "default_profile"), "default_profile must be a string"
+        )
+    profiles_raw = data.get("profiles", {})
+    if not isinstance(profiles_raw, dict):
+        raise _invalid(path, _line_of(text, None, "profiles"), "profiles must be a table")
+    profiles: dict[str, Profile] = {}
+    for name, table in profiles_raw.items():
+        section = f"profiles.{name}"
+        if not isinstance(table, dict):
+            raise _invalid(path, _line_of(text, "profiles", name), f"{section} must be a table")
+        values: dict[str, str | None] = {}
+        for key in ("api_key", "base_url"):
+            value = table.get(key)
+            if value is not None and not isinstance(value, str):
+                line = _line_of(text, section, key)
+                raise _invalid(path, line, f"{section}.{key} must be a string")
+            values[key] = value
+        profiles[name] = Profile(name, values["api_key"], values["base_url"])
+    return Config(path=path, exists=True, default_profile=default, profiles=profiles)

@@ -1,0 +1,56 @@
+"""API-key hygiene: validation before sending, masking for display, redaction as a last guard."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+_KEY_CHARS = re.compile(r"[\x21-\x7e]+")
+# Control characters C0, DEL and C1: terminals interpret some of them (ESC starts sequences).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+_known_lock = threading.Lock()
+_known: set[str] = set()
+
+
+def key_problem(key: str) -> str | None:
+    """Why ``key`` cannot be sent as a header value, or None. Never quotes the key."""
+    if not key:
+        return "it is empty"
+    if _KEY_CHARS.fullmatch(key):
+        return None
+    for position, char in enumerate(key, start=1):
+        if not _KEY_CHARS.fullmatch(char):
+            kind = "whitespace" if char.isspace() else "a non-printable or non-ASCII character"
+            return f"character {position} is {kind}; keys are printable ASCII without spaces"
+    return None  # pragma: no cover - the loop always finds the culprit
+
+
+def mask(key: str) -> str:
+    """First and last four characters of a long key, asterisks for a short one."""
+    if len(key) >= 16:
+        return f"{key[:4]}…{key[-4:]}"
+    return "*" * max(len(key), 4)
+
+
+def remember(key: str) -> None:
+    """Register a key so that ``redact`` removes it from any text shown to the user."""
+    if key:
+        with _known_lock:
+            _known.add(key)
+
+
+def redact(text: str) -> str:
+    """Replace every remembered key in ``text`` by its masked form."""
+    with _known_lock:
+        keys = sorted(_known, key=len, reverse=True)
+    for key in keys:
+        text = text.replace(key, mask(key))
+    return text
+
+
+def sanitize(text: str, limit: int = 300) -> str:
+    """Server-provided text made safe for one terminal line: controls escaped, length capped."""
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)

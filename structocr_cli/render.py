@@ -1,0 +1,118 @@
+"""The terminal report: the only module that imports rich.
+
+Every value is passed to rich as ``Text`` (never parsed as markup), cells fold instead of
+being cut, and colour is only a hint: the report reads the same in a pipe or with NO_COLOR.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import IO
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from structocr_cli.derive import Derived
+from structocr_cli.model import Balance, Number
+
+BAR_WIDTH = 20
+
+
+def number(value: Number) -> str:
+    """Thousands separators; decimals only when the value has them."""
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.2f}"
+    return f"{int(value):,}"
+
+
+def _when(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}%"
+
+
+def bar(pct: float | None, unicode: bool = True) -> str:
+    full, empty = ("█", "░") if unicode else ("#", "-")
+    filled = 0 if pct is None else round(min(max(pct, 0.0), 100.0) / 100 * BAR_WIDTH)
+    return full * filled + empty * (BAR_WIDTH - filled)
+
+
+def _usage_style(pct: float | None) -> str:
+    if pct is None or pct < 75:
+        return "green"
+    return "yellow" if pct < 90 else "bold red"
+
+
+def _table() -> Table:
+    table = Table(show_header=False, box=None, padding=(0, 1), pad_edge=False)
+    table.add_column("field", no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("note", overflow="fold")
+    return table
+
+
+def _heading(table: Table, title: str) -> None:
+    if table.row_count:
+        table.add_row()
+    table.add_row(Text(title, style="bold"))
+
+
+def _row(table: Table, label: str, value: str, note: Text | str = "") -> None:
+    table.add_row(Text("  " + label), Text(value), note if isinstance(note, Text) else Text(note))
+
+
+def report(balance: Balance, derived: Derived, source: str, out: IO[str]) -> None:
+    """Print the billing period, account and this_key sections as one aligned table."""
+    console = Console(file=out, highlight=False, emoji=False, markup=False)
+    unicode = console.encoding.lower().startswith("utf")
+    account, key = balance.account, balance.this_key
+    table = _table()
+
+    _heading(table, "Billing period")
+    _row(table, "Start", _when(balance.period.start))
+    _row(table, "End", _when(balance.period.end))
+    elapsed_pct = (
+        derived.days_elapsed / derived.days_total * 100 if derived.days_total > 0 else None
+    )
+    _row(
+        table,
+        "Days elapsed",
+        f"{derived.days_elapsed:.1f}",
+        f"of {derived.days_total:.1f} ({_pct(elapsed_pct)})",
+    )
+    _row(table, "Days left", f"{derived.days_left:.1f}")
+
+    _heading(table, "Account")
+    used_pct = derived.credits_used_pct
+    _row(table, "Credits total", number(account.credits_total))
+    _row(table, "Credits used", number(account.credits_used))
+    _row(table, "Credits remaining", number(account.credits_remaining))
+    _row(
+        table,
+        "Used of total",
+        _pct(used_pct),
+        Text(bar(used_pct, unicode), style=_usage_style(used_pct)),
+    )
+    _row(table, "Credits this period", number(account.credits_this_period))
+    _row(table, "Requests this period", number(account.requests_this_period))
+    _row(table, "Error rate", f"{account.error_rate}%")
+    _row(table, "Avg latency", f"{number(account.avg_latency_ms)} ms")
+
+    _heading(table, "This key, this period")
+    _row(table, "Credits used", number(key.credits_used))
+    _row(
+        table,
+        "Share of account",
+        _pct(derived.share_of_period_pct),
+        f"of {number(account.credits_this_period)} credits this period",
+    )
+    _row(table, "Requests", number(key.requests))
+    _row(table, "Error rate", f"{key.error_rate}%")
+    _row(table, "Avg latency", f"{number(key.avg_latency_ms)} ms")
+
+    console.print(Text(f"StructOCR balance ({source})", style="dim"))
+    console.print()
+    console.print(table)

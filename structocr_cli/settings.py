@@ -1,0 +1,188 @@
+"""Which key, profile and base URL a command uses, and where each one came from.
+
+Precedence (first found wins), documented in the README:
+- API key: ``--api-key`` > ``--api-key-file`` > ``STRUCTOCR_API_KEY`` > the profile's ``api_key``
+- profile: ``--profile`` > ``STRUCTOCR_PROFILE`` > ``default_profile`` in the file > ``default``
+- base URL: ``--base-url`` > ``STRUCTOCR_BASE_URL`` > the profile's ``base_url`` > the public API
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from structocr_cli import keys
+from structocr_cli.config import Config, config_path, load_config
+from structocr_cli.errors import NoApiKeyError, RefusedURLError, UnknownProfileError, UsageError
+
+DEFAULT_BASE_URL = "https://structocr.com/v1"
+DEFAULT_PROFILE = "default"
+ENV_KEY = "STRUCTOCR_API_KEY"
+ENV_PROFILE = "STRUCTOCR_PROFILE"
+ENV_BASE_URL = "STRUCTOCR_BASE_URL"
+
+
+@dataclass(frozen=True)
+class Sourced:
+    """A setting's value and a short phrase naming where it came from."""
+
+    value: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_key: Sourced
+    profile: Sourced
+    base_url: Sourced
+    config: Config
+
+    @property
+    def key_description(self) -> str:
+        """The key as it may be shown: masked, with its source."""
+        return f"{keys.mask(self.api_key.value)} from {self.api_key.source}"
+
+
+@dataclass(frozen=True)
+class Flags:
+    """What the command line said; None means the option was not given."""
+
+    api_key: str | None = None
+    api_key_file: str | None = None
+    profile: str | None = None
+    base_url: str | None = None
+
+
+def resolve(flags: Flags, env: Mapping[str, str]) -> Settings:
+    """Apply the precedence rules above; raise a typed error when nothing usable is found."""
+    config = load_config(config_path(env))
+    profile = _profile(flags, env, config)
+    chosen = config.profiles.get(profile.value)
+    base_url = _first(
+        (flags.base_url, "--base-url"),
+        (env.get(ENV_BASE_URL), f"env {ENV_BASE_URL}"),
+        (chosen.base_url if chosen else None, f'profile "{profile.value}"'),
+    ) or Sourced(DEFAULT_BASE_URL, "default")
+    api_key = _api_key(flags, env, config, profile.value)
+    return Settings(
+        api_key=api_key,
+        profile=profile,
+        base_url=Sourced(check_base_url(base_url), base_url.source),
+        config=config,
+    )
+
+
+def _first(*candidates: tuple[str | None, str]) -> Sourced | None:
+    # An empty value counts as unset: CI systems expand a missing secret to "".
+    for value, source in candidates:
+        if value:
+            return Sourced(value, source)
+    return None
+
+
+def _profile(flags: Flags, env: Mapping[str, str], config: Config) -> Sourced:
+    profile = _first(
+        (flags.profile, "--profile"),
+        (env.get(ENV_PROFILE), f"env {ENV_PROFILE}"),
+        (config.default_profile, "default_profile in the config file"),
+    )
+    if profile is None:
+        return Sourced(DEFAULT_PROFILE, "default")
+    if profile.value not in config.profiles:
+        known = ", ".join(sorted(config.profiles)) or "none"
+        where = str(config.path) if config.exists else f"{config.path} (no such file)"
+        raise UnknownProfileError(
+            f'unknown profile "{profile.value}" (from {profile.source}); known profiles: {known}',
+            f"Profiles are read from {where}",
+        )
+    return profile
+
+
+def _api_key(flags: Flags, env: Mapping[str, str], config: Config, profile: str) -> Sourced:
+    if flags.api_key is not None:
+        return _checked(Sourced(flags.api_key, "--api-key"))
+    if flags.api_key_file is not None:
+        return _checked(Sourced(_read_key_file(flags.api_key_file), "--api-key-file"))
+    chosen = config.profiles.get(profile)
+    found = _first(
+        (env.get(ENV_KEY), f"env {ENV_KEY}"),
+        (chosen.api_key if chosen else None, f'profile "{profile}"'),
+    )
+    if found is None:
+        raise _no_key(env, config, profile)
+    return _checked(found)
+
+
+def _checked(key: Sourced) -> Sourced:
+    problem = keys.key_problem(key.value)
+    if problem:
+        raise UsageError(
+            f"the API key from {key.source} cannot be used: {problem}",
+            "Copy the key again from the StructOCR console (API Management)",
+        )
+    keys.remember(key.value)
+    return key
+
+
+def _read_key_file(name: str) -> str:
+    if name == "-":
+        return sys.stdin.read().strip()
+    try:
+        return Path(name).expanduser().read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "it is not UTF-8 text"
+        raise UsageError(
+            f"cannot read --api-key-file {name}: {reason}",
+            "Pass a readable file holding only the key, or - to read it from stdin",
+        ) from None
+
+
+def _no_key(env: Mapping[str, str], config: Config, profile: str) -> NoApiKeyError:
+    env_state = "set but empty" if ENV_KEY in env else "not set"
+    file_state = "" if config.exists else ", no such file"
+    return NoApiKeyError(
+        "no API key found: looked at --api-key, --api-key-file, "
+        f'{ENV_KEY} ({env_state}) and profile "{profile}" in {config.path}{file_state}',
+        f"Set {ENV_KEY}, pass --api-key-file FILE, or add api_key to "
+        f"[profiles.{profile}] in the config file",
+    )
+
+
+def check_base_url(url: Sourced) -> str:
+    """The URL without a trailing slash, or an error if sending a key there is unsafe."""
+    parts = urlsplit(url.value.strip())
+    problem = None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        problem = "it is not an http(s) URL with a host"
+    elif parts.username is not None or parts.query or parts.fragment:
+        problem = "it must not carry credentials, a query or a fragment"
+    elif parts.scheme == "http" and not _is_loopback(parts.hostname):
+        problem = (
+            "plain http would send the API key unencrypted; http is allowed only for loopback"
+        )
+    if problem:
+        raise RefusedURLError(
+            f"refused base URL {keys.sanitize(url.value, 120)} (from {url.source}): {problem}",
+            f"Use https, e.g. {DEFAULT_BASE_URL}",
+        )
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise RefusedURLError(
+            f"refused base URL {keys.sanitize(url.value, 120)} (from {url.source}): bad port",
+            f"Use a URL like {DEFAULT_BASE_URL}",
+        ) from None
+    return url.value.strip().rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
