@@ -45,6 +45,8 @@ class Reply:
     """Seconds to wait before answering at all."""
     drop: bool = False
     """Close the connection without answering."""
+    length: bool = True
+    """Send Content-Length (False: the body ends when the connection closes)."""
 
     @classmethod
     def json(cls, status: int, document: Any, **kwargs: Any) -> Reply:
@@ -180,7 +182,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(reply.status)
         for name, value in reply.headers:
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(reply.body)))
+        if reply.length:
+            self.send_header("Content-Length", str(len(reply.body)))
         self.send_header("Connection", "close")
         self.end_headers()
         self.close_connection = True

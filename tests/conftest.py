@@ -1,0 +1,101 @@
+"""Shared fixtures: isolation from the real user, a loopback mock, the installed CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from structocr_cli.keys import _known
+from structocr_cli.mock import Behaviour, MockServer, Reply, balance_document
+
+STRUCTOCR = Path(sys.executable).with_name("structocr")
+LONG_KEY = "sk_live_4f9a8b7c6d5e4f3a2b1c"  # 24 characters: masked as sk_l…2b1c
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test reads the user's config, keys, proxies or colour settings."""
+    for name in list(os.environ):
+        if name.startswith("STRUCTOCR_") or name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
+    for name in ("NO_COLOR", "FORCE_COLOR", "COLUMNS", "TERM", "REQUESTS_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("STRUCTOCR_CONFIG", str(tmp_path / "config.toml"))
+    monkeypatch.setenv("NO_PROXY", "*")
+    _known.clear()
+    return tmp_path
+
+
+@pytest.fixture
+def config_file(isolated: Path) -> Path:
+    return isolated / "config.toml"
+
+
+# Failure modes the tests need beyond the built-in demo keys: each is one behaviour.
+def _once_then_ok(first: Reply) -> Behaviour:
+    return lambda request: first if request.count == 1 else Reply.json(200, balance_document())
+
+
+FAULTS: dict[str, Behaviour] = {
+    LONG_KEY: lambda _: Reply.json(200, balance_document()),
+    "t-403": lambda _: Reply.error(403, "Forbidden"),
+    "t-418": lambda _: Reply.error(418, "I'm a teapot"),
+    "t-429": lambda _: Reply.error(429, "Too many requests"),
+    "t-429-later": lambda _: Reply(429, b"{}", (("Retry-After", "120"),)),
+    "t-503-once": _once_then_ok(Reply(503, b"{}", (("Retry-After", "0"),))),
+    "t-502": lambda _: Reply.error(502, "Bad gateway"),
+    "t-501": lambda _: Reply.error(501, "Not implemented"),
+    "t-html": lambda _: Reply(200, b"<html>maintenance</html>", (("Content-Type", "text/html"),)),
+    "t-array": lambda _: Reply.json(200, [1, 2, 3]),
+    "t-nan": lambda _: Reply(200, b'{"period": NaN}'),
+    "t-huge": lambda _: Reply(200, b" " * (2 * 1024 * 1024)),
+    "t-huge-unsized": lambda _: Reply(200, b" " * (2 * 1024 * 1024), length=False),
+    "t-drip": lambda _: Reply.json(200, balance_document(), drip=0.05),
+    "t-hang": lambda _: Reply(200, delay=60),
+    "t-drop": lambda _: Reply(200, drop=True),
+    "t-markup": lambda _: Reply.error(401, "[bold]x[/bold] :smile: \x1b[31mred\x07"),
+    "t-extra": lambda _: Reply.json(
+        200, {**balance_document(), "future": {"x": 1}, "note": "caf\u00e9"}
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[MockServer]:
+    """The real mock on a free loopback port, with the test-only failure modes added."""
+    with MockServer(behaviours=FAULTS, log=open(os.devnull, "w")) as mock:
+        yield mock
+
+
+@pytest.fixture
+def other_server() -> Iterator[MockServer]:
+    """A second server: a redirect target that must receive nothing."""
+    with MockServer(log=open(os.devnull, "w")) as mock:
+        yield mock
+
+
+def run(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    stdin: str | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script as a user would; stdout and stderr kept apart."""
+    return subprocess.run(
+        [str(STRUCTOCR), *args],
+        env={**os.environ, **(env or {})},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

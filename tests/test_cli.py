@@ -1,0 +1,215 @@
+"""The CLI as users run it: output formats, help, secrecy, start-up imports."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from structocr_cli import __version__
+from structocr_cli.cli import app
+from structocr_cli.mock import MockServer
+from tests.conftest import LONG_KEY, STRUCTOCR, run
+
+ESC = "\x1b"
+
+
+def balance(server: MockServer, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return run("balance", "--base-url", server.url, *args, env=env)
+
+
+def fetch_raw(server: MockServer, key: str) -> object:
+    request = urllib.request.Request(server.url + "/account/balance", headers={"x-api-key": key})
+    with urllib.request.urlopen(request) as answer:
+        return json.load(answer)
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout == f"structocr-cli {__version__}\n"
+
+
+def test_python_dash_m_works() -> None:
+    python = str(STRUCTOCR.with_name("python"))
+    result = subprocess.run(
+        [python, "-m", "structocr_cli", "--help"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0
+    assert "Usage: structocr" in result.stdout
+
+
+def test_balance_help_documents_every_exit_code() -> None:
+    text = run("balance", "--help").stdout
+    for code in (0, 1, 2, 40, 41, 44, 50, 60, 61, 70, 130):
+        assert re.search(rf"^\s+{code}\s+\S", text, re.MULTILINE), code
+    for option in ("--api-key-file", "--profile", "--base-url", "--timeout", "--json", "--output"):
+        assert option in text
+
+
+def test_json_is_the_servers_document_with_unknown_fields(server: MockServer) -> None:
+    result = balance(server, "--json", STRUCTOCR_API_KEY="t-extra")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == fetch_raw(server, "t-extra")
+    assert json.loads(result.stdout)["future"] == {"x": 1}
+    assert result.stderr == ""
+
+
+def test_json_never_has_escape_codes_even_with_force_color(server: MockServer) -> None:
+    result = balance(server, "-o", "json", STRUCTOCR_API_KEY="t-extra", FORCE_COLOR="1")
+    assert result.returncode == 0
+    assert ESC not in result.stdout
+    assert json.loads(result.stdout)["note"] == "caf\u00e9"
+
+
+def test_json_and_table_contradict(server: MockServer) -> None:
+    result = balance(server, "--json", "-o", "table", STRUCTOCR_API_KEY="demo")
+    assert result.returncode == 2
+    assert "contradict" in result.stderr
+
+
+def test_table_in_a_pipe_fits_80_columns_uncut_and_plain(server: MockServer) -> None:
+    result = balance(server, STRUCTOCR_API_KEY="demo")
+    assert result.returncode == 0
+    out = result.stdout
+    assert ESC not in out
+    assert "…" not in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    for value in ("50,569", "1,720", "48,849", "337", "206", "4.37%", "2,720 ms",
+                  "79", "45", "2.22%", "2,424 ms", "23.4%", "3.4%"):  # fmt: skip
+        assert value in out, value
+    assert "Billing period" in out
+    assert "Days elapsed" in out
+    assert "Days left" in out
+
+
+def test_table_is_readable_narrow_and_with_no_color(server: MockServer) -> None:
+    result = balance(server, STRUCTOCR_API_KEY="demo", NO_COLOR="1", COLUMNS="60")
+    assert result.returncode == 0
+    assert "48,849" in result.stdout
+    assert "\x1b[3" not in result.stdout  # no foreground colour
+
+
+def test_table_has_colour_only_when_forced(server: MockServer) -> None:
+    result = balance(server, STRUCTOCR_API_KEY="demo-low", FORCE_COLOR="1")
+    assert ESC in result.stdout
+    assert "12" in result.stdout
+
+
+def test_flaky_server_is_retried_to_success(server: MockServer) -> None:
+    result = balance(server, "--json", STRUCTOCR_API_KEY="demo-flaky")
+    assert result.returncode == 0, result.stderr
+
+
+def test_retry_after_beyond_deadline_says_when_to_retry(server: MockServer) -> None:
+    result = balance(server, "--timeout", "5", STRUCTOCR_API_KEY="t-429-later")
+    assert result.returncode == 40
+    assert "retry in 120 s" in result.stderr
+    assert "attempts" not in result.stderr
+
+
+def test_retry_after_within_deadline_then_success(server: MockServer) -> None:
+    assert balance(server, STRUCTOCR_API_KEY="t-503-once").returncode == 0
+
+
+def test_api_key_file_from_stdin(server: MockServer) -> None:
+    result = run("balance", "--base-url", server.url, "--api-key-file", "-", stdin="demo\n")
+    assert result.returncode == 0, result.stderr
+
+
+def test_profile_from_config_file(server: MockServer, config_file: Path) -> None:
+    config_file.write_text(f'[profiles.local]\napi_key = "demo-low"\nbase_url = "{server.url}"\n')
+    result = run("balance", "-p", "local", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["account"]["credits_remaining"] == 12
+
+
+def test_server_text_is_shown_literally_and_without_control_characters(
+    server: MockServer,
+) -> None:
+    result = balance(server, STRUCTOCR_API_KEY="t-markup")
+    assert result.returncode == 41
+    assert "[bold]x[/bold] :smile: \\x1b[31mred\\x07" in result.stderr
+    assert ESC not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--api-key", LONG_KEY),
+        ("--api-key", LONG_KEY, "--json"),
+        ("--api-key", "nokey" + LONG_KEY),
+        ("--api-key", LONG_KEY + " tail"),
+        ("--api-key", LONG_KEY, "--timeout", "0.001"),
+    ],
+)
+def test_key_never_appears_in_any_output(server: MockServer, args: tuple[str, ...]) -> None:
+    for debug in ("0", "1"):
+        result = balance(server, *args, STRUCTOCR_DEBUG=debug)
+        assert LONG_KEY not in result.stdout + result.stderr
+
+
+def test_401_error_shows_masked_key() -> None:
+    with MockServer(log=open("/dev/null", "w")) as mock:
+        result = balance(mock, "--api-key", LONG_KEY)
+    assert result.returncode == 41
+    assert "sk_l…2b1c from --api-key" in result.stderr
+    assert LONG_KEY not in result.stderr
+
+
+def test_debug_log_goes_to_stderr_redacted(server: MockServer) -> None:
+    result = balance(server, "--json", "--api-key", LONG_KEY, STRUCTOCR_DEBUG="1")
+    assert result.returncode == 0
+    assert "structocr: debug: GET" in result.stderr
+    assert json.loads(result.stdout)  # stdout stays pure JSON
+
+
+def test_clirunner_sees_the_same_exit_codes(server: MockServer) -> None:
+    runner = CliRunner()
+    ok = runner.invoke(app, ["balance", "--base-url", server.url, "--api-key", "demo", "--json"])
+    assert ok.exit_code == 0
+    missing = runner.invoke(app, ["balance", "--base-url", server.url, "--api-key", "demo-404"])
+    assert missing.exit_code == 44
+
+
+# Start-up: which modules each command loads (stable, unlike timings).
+
+HEAVY = {"requests", "urllib3", "rich", "pydantic", "platformdirs"}
+
+
+def imported(*args: str, env: dict[str, str] | None = None) -> set[str]:
+    result = run(*args, env={"PYTHONPROFILEIMPORTTIME": "1", **(env or {})})
+    names = re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)", result.stderr, re.MULTILINE)
+    return {name.split(".")[0] for name in names}
+
+
+@pytest.mark.parametrize(
+    "args", [("--version",), ("--help",), ("balance", "--help"), ("mock", "--help")]
+)
+def test_fast_paths_import_no_heavy_library(args: tuple[str, ...]) -> None:
+    loaded = imported(*args)
+    assert "typer" in loaded  # the measurement works
+    assert not loaded & HEAVY
+
+
+def test_balance_json_does_not_import_rich(server: MockServer) -> None:
+    loaded = imported("balance", "--json", "--base-url", server.url, "--api-key", "demo")
+    assert "requests" in loaded
+    assert "rich" not in loaded
+
+
+def test_mock_imports_only_the_standard_library() -> None:
+    code = (
+        "import sys, structocr_cli.mock; print(sorted(set(m.split('.')[0] for m in sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert not set(json.loads(out.replace("'", '"'))) & (HEAVY | {"typer"})

@@ -1,0 +1,227 @@
+"""Client rules, each pinned: requests intercepted with `responses`, timing on loopback."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+
+import pytest
+import requests
+import responses
+from responses.registries import OrderedRegistry
+
+from structocr_cli.client import USER_AGENT, BalanceClient, _retry_after
+from structocr_cli.errors import (
+    BadAnswerError,
+    DeadlineError,
+    HTTPStatusError,
+    NoAnswerError,
+    RedirectError,
+)
+from structocr_cli.mock import MockServer, Reply, balance_document
+
+BASE = "https://api.test/v1"
+URL = BASE + "/account/balance"
+
+
+class FakeClock:
+    """Sleeps advance a fake monotonic clock, so retry tests neither wait nor flake."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def client(clock: FakeClock) -> BalanceClient:
+    return BalanceClient(sleep=clock.sleep, clock=clock)
+
+
+@responses.activate
+def test_sends_key_accept_and_user_agent(client: BalanceClient) -> None:
+    responses.get(URL, json=balance_document())
+    client.fetch(BASE, "demo-key", 5)
+    sent = responses.calls[0].request.headers
+    assert sent["x-api-key"] == "demo-key"
+    assert sent["Accept"] == "application/json"
+    assert sent["User-Agent"] == USER_AGENT
+    assert USER_AGENT.startswith("structocr-cli/")
+
+
+@responses.activate(registry=OrderedRegistry)
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+def test_retries_retryable_statuses_then_succeeds(
+    client: BalanceClient, clock: FakeClock, status: int
+) -> None:
+    responses.get(URL, status=status, json={"error": "x"})
+    responses.get(URL, status=status, json={"error": "x"})
+    responses.get(URL, json=balance_document())
+    assert client.fetch(BASE, "k", 30).account.credits_remaining == 48849
+    assert len(responses.calls) == 3
+    assert len(clock.sleeps) == 2
+
+
+@responses.activate
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 418, 501])
+def test_does_not_retry_other_statuses(client: BalanceClient, status: int) -> None:
+    responses.get(URL, status=status, json={"error": "nope"})
+    with pytest.raises(HTTPStatusError) as caught:
+        client.fetch(BASE, "k", 30)
+    assert caught.value.status == status
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_at_most_three_attempts_with_growing_jittered_backoff(
+    client: BalanceClient, clock: FakeClock
+) -> None:
+    responses.get(URL, status=500, json={"error": "Failed to fetch usage data"})
+    with pytest.raises(HTTPStatusError) as caught:
+        client.fetch(BASE, "k", 30)
+    assert len(responses.calls) == 3
+    assert caught.value.exit_code == 50
+    assert "Failed to fetch usage data" in caught.value.message
+    first, second = clock.sleeps
+    assert 0.25 <= first <= 0.5
+    assert 0.5 <= second <= 1.0
+
+
+def test_backoff_is_jittered() -> None:
+    waits = set()
+    for _ in range(5):
+        clock = FakeClock()
+        with responses.RequestsMock() as mocked:
+            mocked.get(URL, status=503)
+            with pytest.raises(HTTPStatusError):
+                BalanceClient(sleep=clock.sleep, clock=clock).fetch(BASE, "k", 30)
+        waits.add(clock.sleeps[0])
+    assert len(waits) > 1
+
+
+@responses.activate(registry=OrderedRegistry)
+def test_retry_after_within_deadline_is_honoured(client: BalanceClient, clock: FakeClock) -> None:
+    responses.get(URL, status=429, headers={"Retry-After": "7"})
+    responses.get(URL, json=balance_document())
+    client.fetch(BASE, "k", 30)
+    assert clock.sleeps == [7.0]
+
+
+@responses.activate
+def test_retry_after_beyond_deadline_stops_at_once(
+    client: BalanceClient, clock: FakeClock
+) -> None:
+    responses.get(URL, status=429, headers={"Retry-After": "120"})
+    with pytest.raises(HTTPStatusError) as caught:
+        client.fetch(BASE, "k", 30)
+    assert len(responses.calls) == 1
+    assert clock.sleeps == []
+    assert caught.value.exit_code == 40
+    assert "retry in 120 s" in caught.value.hint
+    assert "UTC" in caught.value.hint
+
+
+def test_retry_after_parses_seconds_and_http_dates() -> None:
+    assert _retry_after("5") == 5.0
+    assert _retry_after(None) is None
+    assert _retry_after("soon") is None
+    assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+
+
+@responses.activate
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_redirects_are_refused_naming_the_target(client: BalanceClient, status: int) -> None:
+    responses.get(URL, status=status, headers={"Location": "https://evil.test/steal"})
+    responses.get("https://evil.test/steal", json=balance_document())
+    with pytest.raises(RedirectError) as caught:
+        client.fetch(BASE, "k", 30)
+    assert "evil.test" in caught.value.message
+    assert caught.value.exit_code == 61
+    assert [call.request.url for call in responses.calls] == [URL]
+
+
+@responses.activate
+def test_body_over_cap_is_refused() -> None:
+    responses.get(URL, body=b"x" * 2000)
+    with pytest.raises(BadAnswerError, match="larger than"):
+        BalanceClient(max_body=1024).fetch(BASE, "k", 5)
+
+
+@responses.activate
+def test_error_body_text_is_sanitised(client: BalanceClient) -> None:
+    responses.get(URL, status=401, json={"error": "bad \x1b[31mkey\x07"})
+    with pytest.raises(HTTPStatusError) as caught:
+        client.fetch(BASE, "k", 5)
+    assert "\x1b" not in caught.value.message
+    assert "\\x1b[31mkey\\x07" in caught.value.message
+
+
+@responses.activate
+def test_tls_errors_are_not_retried(client: BalanceClient) -> None:
+    responses.get(URL, body=requests.exceptions.SSLError("CERTIFICATE_VERIFY_FAILED"))
+    with pytest.raises(NoAnswerError, match="TLS certificate"):
+        client.fetch(BASE, "k", 5)
+    assert len(responses.calls) == 1
+
+
+def test_key_with_bad_characters_is_never_sent(client: BalanceClient) -> None:
+    # requests would put the whole key into its InvalidHeader message.
+    with pytest.raises(ValueError, match="unusable API key") as caught:
+        client.fetch(BASE, "secret\r\nvalue", 5)
+    assert "secret" not in str(caught.value)
+
+
+# Loopback: real sockets, real time.
+
+
+def quiet_server(**behaviours: Reply) -> MockServer:
+    return MockServer(behaviours={k: (lambda _, r=r: r) for k, r in behaviours.items()},
+                      log=io.StringIO())  # fmt: skip
+
+
+def test_connection_errors_are_retried_three_times() -> None:
+    server = quiet_server(drop=Reply(200, drop=True))
+    with server:
+        with pytest.raises(NoAnswerError):
+            BalanceClient(backoff=0.01).fetch(server.url, "drop", 10)
+        assert server._server._counts["drop"] == 3
+
+
+def test_deadline_bounds_a_dripping_body() -> None:
+    # 700+ bytes at 50 ms a byte would take over 35 s; each read is quick, so only a
+    # deadline on the whole call stops it.
+    server = quiet_server(drip=Reply.json(200, balance_document(), drip=0.05))
+    with server:
+        started = time.monotonic()
+        with pytest.raises(DeadlineError):
+            BalanceClient().fetch(server.url, "drip", 1.0)
+        elapsed = time.monotonic() - started
+    assert elapsed < 15  # a hang guard, not a speed target: without a deadline it is 35 s+
+
+
+def test_one_client_serves_many_threads() -> None:
+    client = BalanceClient()
+    results: list[int] = []
+    with MockServer(log=io.StringIO()) as server:
+
+        def work() -> None:
+            results.append(int(client.fetch(server.url, "demo", 10).this_key.credits_used))
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert results == [79] * 8

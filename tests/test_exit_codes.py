@@ -1,0 +1,270 @@
+"""Every row of the exit-code contract, as users meet it: the installed CLI in a subprocess
+against the real mock over loopback; exit code, stdout and stderr checked separately."""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from structocr_cli.errors import ExitCode
+from structocr_cli.mock import MockServer, Reply
+from tests.conftest import STRUCTOCR, run
+
+
+def balance(server: MockServer, key: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return run("balance", "--base-url", server.url, *args, env={"STRUCTOCR_API_KEY": key})
+
+
+def test_exit_codes_are_the_documented_numbers() -> None:
+    assert {code.name: int(code) for code in ExitCode} == {
+        "OK": 0,
+        "GATE_BREACHED": 1,
+        "USAGE": 2,
+        "HTTP_CLIENT_ERROR": 40,
+        "UNAUTHORIZED": 41,
+        "NOT_FOUND": 44,
+        "SERVER_ERROR": 50,
+        "NO_ANSWER": 60,
+        "BAD_ANSWER": 61,
+        "INTERNAL": 70,
+        "INTERRUPTED": 130,
+    }
+
+
+def test_balance_ok_exits_0_with_report_on_stdout(server: MockServer) -> None:
+    result = balance(server, "demo")
+    assert result.returncode == 0, result.stderr
+    assert "48,849" in result.stdout
+    assert result.stderr == ""
+
+
+def test_usage_error_bad_option_exits_2() -> None:
+    result = run("balance", "--no-such-option")
+    assert result.returncode == 2
+    assert "No such option" in result.stderr
+    assert result.stdout == ""
+
+
+def test_usage_error_bad_timeout_exits_2() -> None:
+    for value in ("0", "-1", "nan", "soon"):
+        result = run("balance", "--timeout", value, "--api-key", "demo")
+        assert result.returncode == 2, value
+        assert "--timeout" in result.stderr
+
+
+def test_invalid_config_exits_2_naming_file_and_line(config_file: Path) -> None:
+    config_file.write_text('default_profile = "a"\n[profiles.a]\napi_key = \n')
+    result = run("balance")
+    assert result.returncode == 2
+    assert f"{config_file}, line 3" in result.stderr
+    assert result.stdout == ""
+
+
+def test_unknown_profile_exits_2_listing_known_ones(config_file: Path) -> None:
+    config_file.write_text('[profiles.prod]\napi_key = "k1"\n[profiles.ci]\napi_key = "k2"\n')
+    result = run("balance", "--profile", "staging")
+    assert result.returncode == 2
+    assert 'unknown profile "staging"' in result.stderr
+    assert "known profiles: ci, prod" in result.stderr
+
+
+def test_refused_base_url_exits_2_before_sending(server: MockServer) -> None:
+    result = run("balance", "--base-url", "http://example.com/v1", "--api-key", "demo")
+    assert result.returncode == 2
+    assert "refused base URL http://example.com/v1" in result.stderr
+
+
+def test_http_403_exits_40(server: MockServer) -> None:
+    result = balance(server, "t-403")
+    assert result.returncode == 40
+    assert "HTTP 403" in result.stderr
+    assert "Forbidden" in result.stderr
+
+
+def test_other_http_4xx_exits_40(server: MockServer) -> None:
+    assert balance(server, "t-418").returncode == 40
+
+
+def test_http_429_after_retries_exits_40(server: MockServer) -> None:
+    result = balance(server, "t-429")
+    assert result.returncode == 40
+    assert "after 3 attempts" in result.stderr
+
+
+def test_http_401_exits_41_naming_key_source(server: MockServer) -> None:
+    result = balance(server, "wrong-key")
+    assert result.returncode == 41
+    assert "Invalid or inactive API key" in result.stderr
+    assert "from env STRUCTOCR_API_KEY" in result.stderr
+    assert "wrong-key" not in result.stderr
+
+
+def test_no_api_key_exits_41_saying_where_it_looked(config_file: Path) -> None:
+    result = run("balance")
+    assert result.returncode == 41
+    for place in ("--api-key", "--api-key-file", "STRUCTOCR_API_KEY", str(config_file)):
+        assert place in result.stderr
+
+
+def test_http_404_exits_44(server: MockServer) -> None:
+    result = balance(server, "demo-404")
+    assert result.returncode == 44
+    assert "Account not found" in result.stderr
+
+
+def test_http_500_after_retries_exits_50(server: MockServer) -> None:
+    result = balance(server, "demo-500")
+    assert result.returncode == 50
+    assert "Failed to fetch usage data (after 3 attempts)" in result.stderr
+
+
+def test_http_502_exits_50_and_501_is_not_retried(server: MockServer) -> None:
+    assert balance(server, "t-502").returncode == 50
+    result = balance(server, "t-501")
+    assert result.returncode == 50
+    assert "attempts" not in result.stderr
+
+
+def test_connection_refused_exits_60() -> None:
+    with socket.socket() as sock:  # a port that was free a moment ago and now listens nowhere
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = run("balance", "--base-url", f"http://127.0.0.1:{port}/v1", "--api-key", "demo")
+    assert result.returncode == 60
+    assert "connection refused" in result.stderr
+
+
+def test_dns_failure_exits_60() -> None:
+    result = run(
+        "balance", "--base-url", "https://no-such-host.invalid/v1", "--api-key", "demo",
+        "--timeout", "10",
+    )  # fmt: skip
+    assert result.returncode == 60
+    assert "no-such-host.invalid" in result.stderr
+
+
+def test_tls_failure_exits_60(server: MockServer) -> None:
+    # The mock speaks plain HTTP: an https client's handshake fails.
+    url = server.url.replace("http://", "https://")
+    result = run("balance", "--base-url", url, "--api-key", "demo")
+    assert result.returncode == 60
+    assert "TLS" in result.stderr
+
+
+def test_connection_dropped_exits_60(server: MockServer) -> None:
+    result = balance(server, "t-drop")
+    assert result.returncode == 60
+    assert "closed without a complete answer" in result.stderr
+
+
+def test_deadline_exceeded_exits_60(server: MockServer) -> None:
+    result = balance(server, "t-hang", "--timeout", "1")
+    assert result.returncode == 60
+    assert "1 s deadline" in result.stderr
+
+
+def test_not_json_exits_61(server: MockServer) -> None:
+    result = balance(server, "t-html")
+    assert result.returncode == 61
+    assert "not JSON" in result.stderr
+
+
+def test_wrong_shape_exits_61(server: MockServer) -> None:
+    result = balance(server, "t-array")
+    assert result.returncode == 61
+    assert "expected an object" in result.stderr
+
+
+def test_too_large_exits_61(server: MockServer) -> None:
+    for key in ("t-huge", "t-huge-unsized"):
+        result = balance(server, key)
+        assert result.returncode == 61, key
+        assert "larger than 1024 KiB" in result.stderr
+
+
+def test_redirect_exits_61_and_target_gets_nothing(other_server: MockServer) -> None:
+    seen = io.StringIO()
+    target = MockServer(log=seen).start()
+    try:
+        location = target.url + "/account/balance"
+        redirecting = {"demo": lambda _: Reply(302, b"", (("Location", location),))}
+        with MockServer(behaviours=redirecting, log=io.StringIO()) as origin:
+            result = balance(origin, "demo")
+    finally:
+        target.stop()
+    assert result.returncode == 61
+    assert "redirect" in result.stderr
+    assert target.url.split("/")[2] in result.stderr  # names the target host
+    assert seen.getvalue() == ""
+
+
+def test_internal_error_exits_70_with_one_line_and_no_key(server: MockServer) -> None:
+    # A bug is simulated by breaking the renderer inside a real process.
+    code = (
+        "import sys, structocr_cli.render as r\n"
+        "def boom(*a, **k): raise RuntimeError('boom ' + sys.argv[-1])\n"
+        "r.report = boom\n"
+        "from structocr_cli.cli import main\n"
+        "url, key = sys.argv[1:]\n"
+        "sys.argv = ['structocr', 'balance', '--base-url', url, '--api-key', key]\n"
+        "main()\n"
+    )
+    python = str(STRUCTOCR.with_name("python"))
+    key = "sk_live_4f9a8b7c6d5e4f3a2b1c"
+    result = subprocess.run(
+        [python, "-c", code, server.url, key], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 70
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "internal error" in lines[0]
+    assert "STRUCTOCR_DEBUG=1" in lines[0]
+    assert key not in result.stderr
+    assert "Traceback" not in result.stderr
+
+    debug = subprocess.run(
+        [python, "-c", code, server.url, key],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**__import__("os").environ, "STRUCTOCR_DEBUG": "1"},
+    )
+    assert debug.returncode == 70
+    assert "Traceback" in debug.stderr
+    assert key not in debug.stderr + debug.stdout
+
+
+def test_interrupt_exits_130(server: MockServer) -> None:
+    proc = subprocess.Popen(
+        [str(STRUCTOCR), "balance", "--base-url", server.url, "--api-key", "t-hang"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.0)  # let it start and block on the hanging server
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert "interrupted" in err
+    assert "Traceback" not in err
+    assert out == ""
+
+
+@pytest.mark.parametrize("flag", ["--json", "-o"])
+def test_json_mode_errors_are_a_json_document_on_stderr(server: MockServer, flag: str) -> None:
+    args = ["--json"] if flag == "--json" else ["-o", "json"]
+    result = balance(server, "wrong-key", *args)
+    assert result.returncode == 41
+    assert result.stdout == ""
+    error = json.loads(result.stderr)["error"]
+    assert error["code"] == "unauthorized"
+    assert error["status"] == 401
+    assert error["exit_code"] == 41
+    assert "Invalid or inactive API key" in error["message"]
