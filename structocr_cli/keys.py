@@ -33,9 +33,13 @@ def mask(key: str) -> str:
     return "*" * max(len(key), 4)
 
 
+# Shorter strings are not worth redacting and would mangle ordinary words ("x" in "example").
+_MIN_REDACTED = 8
+
+
 def remember(key: str) -> None:
     """Register a key so that ``redact`` removes it from any text shown to the user."""
-    if key:
+    if len(key) >= _MIN_REDACTED:
         with _known_lock:
             _known.add(key)
 

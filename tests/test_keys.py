@@ -36,3 +36,8 @@ def test_redact_replaces_remembered_keys() -> None:
 def test_sanitize_escapes_controls_and_caps_length() -> None:
     assert sanitize("a\x1b[2Jb\x9bc\n") == "a\\x1b[2Jb\\x9bc\\x0a"
     assert sanitize("x" * 500, limit=10) == "x" * 10 + "…"
+
+
+def test_redact_leaves_ordinary_words_alone_for_short_keys() -> None:
+    remember("x")
+    assert redact("http://example.com") == "http://example.com"
