@@ -156,6 +156,11 @@ class BalanceClient:
             )
         except requests.exceptions.RequestException as exc:
             raise self._no_answer(url, exc, deadline, timeout) from None
+        except OSError as exc:  # requests' own: e.g. REQUESTS_CA_BUNDLE names no file
+            raise NoAnswerError(
+                f"no request sent to {_host(url)}: {sanitize(str(exc), 200)}",
+                "Check REQUESTS_CA_BUNDLE and the proxy settings",
+            ) from None
         with response:
             if 300 <= response.status_code < 400:
                 raise _redirect(url, response.status_code, response.headers.get("Location", ""))

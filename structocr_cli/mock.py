@@ -20,6 +20,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from structocr_cli.errors import UsageError
 from structocr_cli.keys import mask, sanitize
@@ -216,7 +217,8 @@ class _Server(ThreadingHTTPServer):
         self._lock = threading.Lock()
 
     def reply_for(self, path: str, key: str | None) -> Reply:
-        if path.split("?", 1)[0] != API_PATH:
+        # A proxy's request names the whole URL ("absolute-form"); servers must accept it.
+        if urlsplit(path).path != API_PATH:
             return Reply.error(404, "Not found")
         if key is None:
             return Reply.error(401, "Missing x-api-key header")

@@ -213,3 +213,23 @@ def test_mock_imports_only_the_standard_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert not set(json.loads(out.replace("'", '"'))) & (HEAVY | {"typer"})
+
+
+def test_proxy_from_the_environment_is_used(server: MockServer) -> None:
+    # Nothing listens at the base URL: only a request through the proxy (the mock) succeeds.
+    proxy = server.url.removesuffix("/v1")
+    result = run(
+        "balance", "--json", "--base-url", "http://127.0.0.1:9/v1", "--api-key", "demo",
+        env={"HTTP_PROXY": proxy, "NO_PROXY": ""},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+def test_missing_ca_bundle_is_reported_not_a_crash(server: MockServer) -> None:
+    url = server.url.replace("http://", "https://")
+    result = run(
+        "balance", "--base-url", url, "--api-key", "demo",
+        env={"REQUESTS_CA_BUNDLE": "/nonexistent/ca.pem"},
+    )  # fmt: skip
+    assert result.returncode == 60
+    assert "CA certificate bundle" in result.stderr
