@@ -15,15 +15,24 @@ import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from structocr_cli import __version__
 from structocr_cli.errors import ExitCode, StructocrError, UsageError
+from structocr_cli.gates import BY_OPTION
 from structocr_cli.keys import redact
+from structocr_cli.settings import Flags
+
+if TYPE_CHECKING:
+    from structocr_cli.derive import Derived
+    from structocr_cli.gates import Check
+    from structocr_cli.model import Balance
+    from structocr_cli.settings import Settings
 
 ENV_DEBUG = "STRUCTOCR_DEBUG"
 
@@ -57,6 +66,9 @@ app = typer.Typer(
 class Output(str, Enum):
     table = "table"
     json = "json"
+    tsv = "tsv"
+    env = "env"
+    openmetrics = "openmetrics"
 
 
 def _debug() -> bool:
@@ -81,6 +93,8 @@ def reporting(json_errors: bool = False) -> Iterator[None]:
     """Turn every exception into one line on stderr (or a JSON document) and an exit code."""
     try:
         yield
+    except typer.Exit:
+        raise
     except StructocrError as exc:
         from structocr_cli.output import error_document, error_line
 
@@ -180,6 +194,19 @@ TimeoutOpt = Annotated[
 ]
 
 
+def _gate_option(option: str, metavar: str) -> Any:
+    return typer.Option(option, metavar=metavar, help=BY_OPTION[option].help, show_default=False)
+
+
+MinRemainingOpt = Annotated[str | None, _gate_option("--min-remaining", "N")]
+MaxPeriodCreditsOpt = Annotated[str | None, _gate_option("--max-period-credits", "N")]
+MaxKeyCreditsOpt = Annotated[str | None, _gate_option("--max-key-credits", "N")]
+MaxErrorRateOpt = Annotated[str | None, _gate_option("--max-error-rate", "PCT")]
+MaxKeyErrorRateOpt = Annotated[str | None, _gate_option("--max-key-error-rate", "PCT")]
+MaxLatencyOpt = Annotated[str | None, _gate_option("--max-latency-ms", "N")]
+MinRunwayOpt = Annotated[str | None, _gate_option("--min-runway-days", "D")]
+
+
 @app.command(epilog=EXIT_CODES)
 def balance(
     api_key: ApiKeyOpt = None,
@@ -196,41 +223,152 @@ def balance(
             "--output",
             "-o",
             case_sensitive=False,
-            help="table: a report for people; json: the server's document. [default: table]",
+            help="table (a report for people), json (the server's document), tsv, env "
+            "(NAME=value lines) or openmetrics (Prometheus text format). [default: table]",
             show_default=False,
         ),
     ] = None,
+    fields: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--field",
+            metavar="PATH",
+            help="Print just this value, e.g. account.credits_remaining (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print nothing on stdout.", show_default=False)
+    ] = False,
+    no_ci: Annotated[
+        bool,
+        typer.Option(
+            "--no-ci", help="No GitHub Actions annotations or step summary.", show_default=False
+        ),
+    ] = False,
+    min_remaining: MinRemainingOpt = None,
+    max_period_credits: MaxPeriodCreditsOpt = None,
+    max_key_credits: MaxKeyCreditsOpt = None,
+    max_error_rate: MaxErrorRateOpt = None,
+    max_key_error_rate: MaxKeyErrorRateOpt = None,
+    max_latency_ms: MaxLatencyOpt = None,
+    min_runway_days: MinRunwayOpt = None,
 ) -> None:
-    """Show the billing period, account credits and this key's usage.
+    """Show the billing period, account credits and this key's usage; check budget gates.
 
     The key is taken from --api-key, --api-key-file, STRUCTOCR_API_KEY, then the
     profile's api_key in the config file (STRUCTOCR_CONFIG overrides its path).
+    With gate options, a breached gate prints a line on stderr and exits 1; a balance
+    that cannot be fetched exits with its error code, never 0 or 1.
     """
-    json_out = json_flag or output is Output.json
-    with reporting(json_errors=json_out):
-        if json_flag and output is Output.table:
-            raise UsageError("--json and --output table contradict each other", "Pick one")
+    fmt = Output.json if json_flag else output
+    with reporting(json_errors=fmt is Output.json):
+        if json_flag and output not in (None, Output.json):
+            raise UsageError(
+                f"--json and --output {output.value} contradict each other", "Pick one"
+            )
+        if fields and fmt is not None:
+            raise UsageError("--field prints bare values; it cannot be combined with --output")
         if _debug():
             _enable_debug_log()
-        from structocr_cli.core import fetch_balance
-        from structocr_cli.settings import Flags, resolve
+        from structocr_cli.gates import parse_threshold
 
+        given = {
+            "--min-remaining": min_remaining,
+            "--max-period-credits": max_period_credits,
+            "--max-key-credits": max_key_credits,
+            "--max-error-rate": max_error_rate,
+            "--max-key-error-rate": max_key_error_rate,
+            "--max-latency-ms": max_latency_ms,
+            "--min-runway-days": min_runway_days,
+        }
+        thresholds = {k: parse_threshold(k, v) for k, v in given.items() if v is not None}
+        if fields:
+            from structocr_cli.formats import check_fields
+
+            check_fields(fields)
         flags = Flags(api_key, api_key_file, profile, base_url)
+        _balance(flags, timeout, fmt or Output.table, fields or [], quiet, no_ci, thresholds)
+
+
+def _balance(
+    flags: Flags,
+    timeout: float,
+    fmt: Output,
+    fields: list[str],
+    quiet: bool,
+    no_ci: bool,
+    thresholds: dict[str, Decimal],
+) -> None:
+    from datetime import datetime, timezone
+
+    from structocr_cli.core import fetch_balance
+    from structocr_cli.derive import derive
+    from structocr_cli.gates import evaluate
+    from structocr_cli.settings import resolve
+
+    label = None
+    try:
         settings = resolve(flags, os.environ)
+        label = settings.profile_label
         result = fetch_balance(settings, timeout)
-        if json_out:
-            from structocr_cli.output import write_json
+    except StructocrError:
+        if fmt is Output.openmetrics and not quiet:
+            from structocr_cli.formats import openmetrics_down
 
-            write_json(result.document, sys.stdout)
-            return
-        from datetime import datetime, timezone
+            sys.stdout.write(openmetrics_down(label))
+        raise
+    derived = derive(result, datetime.now(timezone.utc))
+    checks = evaluate(thresholds, result, derived)
+    if not quiet:
+        _emit(fmt, fields, result, derived, settings)
+        sys.stdout.flush()
+    for check in checks:
+        if check.breached:
+            print(check.line(), file=sys.stderr)
+    if not no_ci:
+        _publish_ci(result, derived, checks)
+    if any(check.breached for check in checks):
+        raise typer.Exit(ExitCode.GATE_BREACHED)
 
-        from structocr_cli.derive import derive
+
+def _emit(
+    fmt: Output, fields: list[str], result: Balance, derived: Derived, settings: Settings
+) -> None:
+    from structocr_cli import formats
+
+    out = sys.stdout
+    if fields:
+        out.write(formats.field_lines(fields, result, derived))
+    elif fmt is Output.json:
+        from structocr_cli.output import write_json
+
+        write_json(result.document, out)
+    elif fmt is Output.tsv:
+        out.write(formats.tsv(result, derived))
+    elif fmt is Output.env:
+        out.write(formats.env(result, derived))
+    elif fmt is Output.openmetrics:
+        out.write(formats.openmetrics(result, derived, settings.profile_label))
+    else:
         from structocr_cli.render import report
 
         source = f"{settings.base_url.value}, key from {settings.api_key.source}"
-        report(result, derive(result, datetime.now(timezone.utc)), source, sys.stdout)
-        sys.stdout.flush()
+        report(result, derived, source, out)
+
+
+def _publish_ci(result: Balance, derived: Derived, checks: list[Check]) -> None:
+    from structocr_cli import ci
+
+    if not ci.active(os.environ):
+        return
+    ci.annotate(checks, sys.stderr)
+    summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_path:
+        try:
+            ci.append_summary(summary_path, ci.summary(result, derived, checks))
+        except OSError as exc:
+            print(f"structocr: warning: cannot write the step summary: {exc}", file=sys.stderr)
 
 
 @app.command()

@@ -14,20 +14,32 @@ from rich.table import Table
 from rich.text import Text
 
 from structocr_cli.derive import Derived
-from structocr_cli.model import Balance, Number
+from structocr_cli.fields import number
+from structocr_cli.model import Balance
 
 BAR_WIDTH = 20
 
 
-def number(value: Number) -> str:
-    """Thousands separators; decimals only when the value has them."""
-    if isinstance(value, float) and not value.is_integer():
-        return f"{value:,.2f}"
-    return f"{int(value):,}"
-
-
 def _when(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _maybe(value: float | None) -> str:
+    return "n/a" if value is None else number(value)
+
+
+def _runway(derived: Derived) -> str:
+    if derived.runway_days is None:
+        return "no burn"
+    return f"{number(derived.runway_days)} days"
+
+
+def _runout(derived: Derived) -> str:
+    if derived.runway_days is None:
+        return "nothing used yet"
+    if derived.runout is None:
+        return "beyond 100 years"
+    return f"runs out ~{derived.runout:%Y-%m-%d}"
 
 
 def _pct(value: float | None) -> str:
@@ -112,6 +124,11 @@ def report(balance: Balance, derived: Derived, source: str, out: IO[str]) -> Non
     _row(table, "Requests", number(key.requests))
     _row(table, "Error rate", f"{key.error_rate}%")
     _row(table, "Avg latency", f"{number(key.avg_latency_ms)} ms")
+
+    _heading(table, "Forecast (at this period's pace)")
+    _row(table, "Credits this period", _maybe(derived.period_credits), "projected to the end")
+    _row(table, "Daily burn", _maybe(derived.daily_burn), "credits a day")
+    _row(table, "Runway", _runway(derived), _runout(derived))
 
     console.print(Text(f"StructOCR balance ({source})", style="dim"))
     console.print()

@@ -42,6 +42,13 @@ class Settings:
     config: Config
 
     @property
+    def profile_label(self) -> str | None:
+        """The profile's name if one is in use (chosen, or the key's source), else None."""
+        if self.profile.source != "default" or self.api_key.source.startswith("profile"):
+            return self.profile.value
+        return None
+
+    @property
     def key_description(self) -> str:
         """The key as it may be shown: masked, with its source."""
         return f"{keys.mask(self.api_key.value)} from {self.api_key.source}"

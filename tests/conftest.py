@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -99,3 +100,10 @@ def run(
         timeout=timeout,
         check=False,
     )
+
+
+def imported(*args: str) -> set[str]:
+    """Top-level modules a run of the CLI imports (stable, unlike timings)."""
+    result = run(*args, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    names = re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)", result.stderr, re.MULTILINE)
+    return {name.split(".")[0] for name in names}

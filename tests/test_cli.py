@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from structocr_cli import __version__
 from structocr_cli.cli import app
 from structocr_cli.mock import MockServer
-from tests.conftest import LONG_KEY, STRUCTOCR, run
+from tests.conftest import LONG_KEY, STRUCTOCR, imported, run
 
 ESC = "\x1b"
 
@@ -182,12 +182,6 @@ def test_clirunner_sees_the_same_exit_codes(server: MockServer) -> None:
 # Start-up: which modules each command loads (stable, unlike timings).
 
 HEAVY = {"requests", "urllib3", "rich", "pydantic", "platformdirs"}
-
-
-def imported(*args: str, env: dict[str, str] | None = None) -> set[str]:
-    result = run(*args, env={"PYTHONPROFILEIMPORTTIME": "1", **(env or {})})
-    names = re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)", result.stderr, re.MULTILINE)
-    return {name.split(".")[0] for name in names}
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from structocr_cli.derive import derive, percent
+from structocr_cli.derive import Derived, derive, percent
 from structocr_cli.errors import BadAnswerError
 from structocr_cli.model import parse_balance
 
@@ -164,6 +164,68 @@ def test_derived_days_are_clamped_to_the_period() -> None:
     assert (after.days_elapsed, after.days_left) == (after.days_total, 0.0)
 
 
+def at(now: datetime, **account: Any) -> Derived:
+    document = copy.deepcopy(REFERENCE)
+    document["account"].update(account)
+    return derive(parse_balance(encode(document)), now)
+
+
+JUNE_16 = datetime(2026, 6, 16, tzinfo=timezone.utc)
+
+
+def test_forecast_for_the_reference() -> None:
+    figures = at(JUNE_16)
+    assert figures.daily_burn == pytest.approx(337 / 15)
+    assert figures.period_credits == pytest.approx(337 / 15 * figures.days_total)
+    assert figures.runway_days == pytest.approx(48849 / (337 / 15))
+    assert figures.runout is not None
+    assert figures.runout.date().isoformat() == "2032-05-29"
+
+
+def test_forecast_before_the_period_starts_has_no_burn() -> None:
+    figures = at(datetime(2026, 5, 1, tzinfo=timezone.utc))
+    assert (figures.daily_burn, figures.period_credits, figures.runway_days) == (None, None, None)
+    assert figures.runout is None
+
+
+def test_forecast_after_the_period_uses_the_whole_period() -> None:
+    figures = at(datetime(2026, 8, 1, tzinfo=timezone.utc))
+    assert figures.daily_burn == pytest.approx(337 / figures.days_total)
+    assert figures.period_credits == pytest.approx(337)
+
+
+def test_end_before_start_is_an_empty_period() -> None:
+    document = copy.deepcopy(REFERENCE)
+    document["period"] = {"start": "2026-06-30T00:00:00Z", "end": "2026-06-01T00:00:00Z"}
+    figures = derive(parse_balance(encode(document)), JUNE_16)
+    assert (figures.days_total, figures.days_elapsed, figures.days_left) == (0.0, 0.0, 0.0)
+    assert figures.daily_burn is None
+
+
+def test_nothing_burned_means_no_runway() -> None:
+    figures = at(JUNE_16, credits_this_period=0)
+    assert figures.daily_burn == 0.0
+    assert figures.runway_days is None
+    assert figures.runout is None
+
+
+def test_negative_figures_do_not_make_negative_runway() -> None:
+    assert at(JUNE_16, credits_remaining=-50).runway_days == 0.0
+    assert at(JUNE_16, credits_this_period=-5).runway_days is None
+
+
+def test_zero_totals_give_no_percentages() -> None:
+    figures = at(JUNE_16, credits_total=0, credits_this_period=0)
+    assert figures.credits_used_pct is None
+    assert figures.share_of_period_pct is None
+
+
+def test_huge_runway_has_no_date() -> None:
+    figures = at(JUNE_16, credits_remaining=2**53, credits_this_period=1)
+    assert figures.runway_days is not None
+    assert figures.runout is None
+
+
 def test_percent_of_nothing_is_none() -> None:
     assert percent(5, 0) is None
     assert percent(5, -3) is None
@@ -192,6 +254,7 @@ def test_any_valid_document_parses_and_derives_without_nan(
     document["this_key"]["credits_used"] = key_used
     figures = derive(parse_balance(encode(document)), now)
     for value in vars(figures).values():
-        assert value is None or not math.isnan(value)
+        assert not isinstance(value, float) or math.isfinite(value)
     assert 0 <= figures.days_elapsed <= figures.days_total
     assert figures.days_left >= 0
+    assert figures.runway_days is None or figures.runway_days >= 0

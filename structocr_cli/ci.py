@@ -1,0 +1,62 @@
+"""GitHub Actions integration: annotations for breached gates and a step summary.
+
+Only active when ``GITHUB_ACTIONS=true``. Annotations go to stderr (the runner reads
+workflow commands from both streams) so stdout stays pure data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+from structocr_cli.derive import Derived
+from structocr_cli.fields import number
+from structocr_cli.gates import Check
+from structocr_cli.model import Balance
+
+_SUMMARY_ROWS: tuple[tuple[str, Callable[[Balance, Derived], str]], ...] = (
+    ("Credits remaining", lambda b, d: number(b.account.credits_remaining)),
+    ("Credits used (all-time)", lambda b, d: number(b.account.credits_used)),
+    ("Credits this period", lambda b, d: number(b.account.credits_this_period)),
+    ("This key's credits this period", lambda b, d: number(b.this_key.credits_used)),
+    ("Error rate, account", lambda b, d: f"{b.account.error_rate}%"),
+    ("Error rate, this key", lambda b, d: f"{b.this_key.error_rate}%"),
+    ("Runway", lambda b, d: "no burn" if d.runway_days is None else f"{d.runway_days:,.1f} days"),
+)  # fmt: skip
+
+
+def active(env: Mapping[str, str]) -> bool:
+    return env.get("GITHUB_ACTIONS") == "true"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def annotate(checks: Sequence[Check], err: IO[str]) -> None:
+    """One ``::error`` workflow command per breached gate."""
+    for check in checks:
+        if check.breached:
+            print(f"::error title=StructOCR budget gate::{_escape_data(check.line())}", file=err)
+
+
+def summary(balance: Balance, derived: Derived, checks: Sequence[Check]) -> str:
+    """A Markdown summary: the balance, then each gate and its outcome."""
+    lines = ["### StructOCR balance", "", "| figure | value |", "|---|---|"]
+    lines += [f"| {label} | {read(balance, derived)} |" for label, read in _SUMMARY_ROWS]
+    if checks:
+        lines += ["", "| gate | value | threshold | outcome |", "|---|---|---|---|"]
+        for check in checks:
+            outcome = "❌ breached" if check.breached else "✅ passed"
+            lines.append(
+                f"| `{check.gate.option}` ({check.gate.path}) | {check.shown_value()} | "
+                f"{check.operator.replace('<', '≥').replace('>', '≤')} {check.threshold} | "
+                f"{outcome} |"
+            )
+    return "\n".join(lines) + "\n\n"
+
+
+def append_summary(path: str, text: str) -> None:
+    with Path(path).open("a", encoding="utf-8") as handle:
+        handle.write(text)
