@@ -58,18 +58,18 @@ def _usage_style(pct: float | None) -> str:
     return "yellow" if pct < 90 else "bold red"
 
 
-def _table() -> Table:
+# Fixed minimum widths keep the columns of the separate sections aligned.
+_LABEL_WIDTH = 22
+_VALUE_WIDTH = 20  # "2026-06-01 00:00 UTC"
+
+
+def _section(title: str, sections: list[tuple[str, Table]]) -> Table:
     table = Table(show_header=False, box=None, padding=(0, 1), pad_edge=False)
-    table.add_column("field", no_wrap=True)
-    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("field", no_wrap=True, min_width=_LABEL_WIDTH)
+    table.add_column("value", justify="right", no_wrap=True, min_width=_VALUE_WIDTH)
     table.add_column("note", overflow="fold")
+    sections.append((title, table))
     return table
-
-
-def _heading(table: Table, title: str) -> None:
-    if table.row_count:
-        table.add_row()
-    table.add_row(Text(title, style="bold"))
 
 
 def _row(table: Table, label: str, value: str, note: Text | str = "") -> None:
@@ -77,13 +77,13 @@ def _row(table: Table, label: str, value: str, note: Text | str = "") -> None:
 
 
 def report(balance: Balance, derived: Derived, source: str, out: IO[str]) -> None:
-    """Print the billing period, account and this_key sections as one aligned table."""
+    """Print the period, account, this_key and forecast sections, columns aligned."""
     console = Console(file=out, highlight=False, emoji=False, markup=False)
     unicode = console.encoding.lower().startswith("utf")
     account, key = balance.account, balance.this_key
-    table = _table()
+    sections: list[tuple[str, Table]] = []
 
-    _heading(table, "Billing period")
+    table = _section("Billing period", sections)
     _row(table, "Start", _when(balance.period.start))
     _row(table, "End", _when(balance.period.end))
     elapsed_pct = (
@@ -97,7 +97,7 @@ def report(balance: Balance, derived: Derived, source: str, out: IO[str]) -> Non
     )
     _row(table, "Days left", f"{derived.days_left:.1f}")
 
-    _heading(table, "Account")
+    table = _section("Account", sections)
     used_pct = derived.credits_used_pct
     _row(table, "Credits total", number(account.credits_total))
     _row(table, "Credits used", number(account.credits_used))
@@ -113,7 +113,7 @@ def report(balance: Balance, derived: Derived, source: str, out: IO[str]) -> Non
     _row(table, "Error rate", f"{account.error_rate}%")
     _row(table, "Avg latency", f"{number(account.avg_latency_ms)} ms")
 
-    _heading(table, "This key, this period")
+    table = _section("This key, this period", sections)
     _row(table, "Credits used", number(key.credits_used))
     _row(
         table,
@@ -125,11 +125,13 @@ def report(balance: Balance, derived: Derived, source: str, out: IO[str]) -> Non
     _row(table, "Error rate", f"{key.error_rate}%")
     _row(table, "Avg latency", f"{number(key.avg_latency_ms)} ms")
 
-    _heading(table, "Forecast (at this period's pace)")
+    table = _section("Forecast at this period's pace", sections)
     _row(table, "Credits this period", _maybe(derived.period_credits), "projected to the end")
     _row(table, "Daily burn", _maybe(derived.daily_burn), "credits a day")
     _row(table, "Runway", _runway(derived), _runout(derived))
 
     console.print(Text(f"StructOCR balance ({source})", style="dim"))
-    console.print()
-    console.print(table)
+    for title, table in sections:
+        console.print()
+        console.print(Text(title, style="bold"))
+        console.print(table)

@@ -87,6 +87,8 @@ def test_table_in_a_pipe_fits_80_columns_uncut_and_plain(server: MockServer) -> 
     assert "Billing period" in out
     assert "Days elapsed" in out
     assert "Days left" in out
+    for label in ("Forecast", "Daily burn", "Runway", "runs out ~"):
+        assert label in out, label
 
 
 def test_table_is_readable_narrow_and_with_no_color(server: MockServer) -> None:
