@@ -29,6 +29,7 @@ from structocr_cli.keys import redact
 from structocr_cli.settings import Flags
 
 if TYPE_CHECKING:
+    from structocr_cli.config import Config
     from structocr_cli.derive import Derived
     from structocr_cli.gates import Check
     from structocr_cli.model import Balance
@@ -310,6 +311,7 @@ def _balance(
     label = None
     try:
         settings = resolve(flags, os.environ)
+        _warn_if_loose(settings.config)
         label = settings.profile_label
         result = fetch_balance(settings, timeout)
     except StructocrError:
@@ -392,6 +394,185 @@ def mock(
         from structocr_cli.mock import run
 
         run(host, port, fixtures, sys.stdout, sys.stderr)
+
+
+config_app = typer.Typer(
+    name="config",
+    help="Store, list, switch and remove API keys and profiles.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(config_app)
+
+
+class Store(str, Enum):
+    file = "file"
+    keyring = "keyring"
+
+
+def _say(message: str) -> None:
+    print(f"structocr: {message}", file=sys.stderr)
+
+
+def _warn_if_loose(config: Config) -> None:
+    if config.loose_permissions:
+        _say(f"warning: {config.permission_advice()}")
+
+
+def _config_path() -> Path:
+    from structocr_cli.config import config_path
+
+    return config_path(os.environ)
+
+
+@config_app.command("set-key")
+def config_set_key(
+    profile: Annotated[
+        str, typer.Option("--profile", "-p", metavar="NAME", help="Profile to save the key in.")
+    ] = "default",
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL", help="Also save this API base URL in the profile.", show_default=False
+        ),
+    ] = None,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Save only if the key works (calls the API).")
+    ] = False,
+    make_default: Annotated[
+        bool, typer.Option("--default", help="Make this the default profile.")
+    ] = False,
+    store: Annotated[
+        Store, typer.Option(help="Where to keep the key: this file, or the OS keyring.")
+    ] = Store.file,
+    timeout: TimeoutOpt = 30.0,
+) -> None:
+    """Save an API key typed at a hidden prompt or piped on stdin.
+
+    The key is never an argument (arguments are visible to other users). From a script:
+
+    \b
+      printf %s "$KEY" | structocr config set-key -p ci
+    """
+    with reporting():
+        from structocr_cli import profiles
+        from structocr_cli.config import check_profile_name, load_config
+        from structocr_cli.settings import Sourced, check_base_url
+
+        check_profile_name(profile)
+        if base_url is not None:
+            base_url = check_base_url(Sourced(base_url, "--base-url"))
+        path = _config_path()
+        key = profiles.read_new_key(_read_secret(f"API key for profile {profile!r}: "))
+        credits = ""
+        if verify:
+            credits = _verify(key, profiles.verify_base_url(
+                load_config(path), os.environ, profile, base_url), timeout)  # fmt: skip
+        change = profiles.SetKey(profile, key, base_url, make_default, store.value)
+        before = profiles.set_key(path, change)
+        where = "the OS keyring" if store is Store.keyring else str(path)
+        default = make_default or not before.default_profile
+        note = "; it is the default profile" if default else ""
+        from structocr_cli.keys import mask
+
+        _say(f'saved the key {mask(key)} for profile "{profile}" in {where}{note}{credits}')
+
+
+def _read_secret(prompt: str) -> str:
+    if sys.stdin is not None and sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(prompt)
+    return sys.stdin.read() if sys.stdin is not None else ""
+
+
+def _verify(key: str, base_url: str, timeout: float) -> str:
+    from structocr_cli.client import BalanceClient
+    from structocr_cli.core import within
+    from structocr_cli.fields import number
+
+    balance = within(timeout, BalanceClient().fetch, base_url, key)
+    return f" (verified: {number(balance.account.credits_remaining)} credits remaining)"
+
+
+@config_app.command("list")
+def config_list(
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON array, keys masked.")] = False,
+) -> None:
+    """List profiles: name, masked key, base URL, and * on the default."""
+    with reporting(json_errors=json_out):
+        from structocr_cli.profiles import rows
+        from structocr_cli.settings import read_config
+
+        config = read_config(os.environ)
+        _warn_if_loose(config)
+        found = rows(config)
+        if json_out:
+            import json
+
+            print(json.dumps([row.as_json() for row in found], indent=2))
+            return
+        if not found:
+            _say(f"no profiles in {config.path}; add one with: structocr config set-key")
+            return
+        width = max(len(row.name) for row in found)
+        for row in found:
+            marker = "*" if row.default else " "
+            print(f"{marker} {row.name:<{width}}  {row.key:<12}  {row.base_url or ''}".rstrip())
+
+
+@config_app.command("use")
+def config_use(name: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
+    """Make NAME the default profile."""
+    with reporting():
+        from structocr_cli import profiles
+
+        profiles.use(_config_path(), name)
+        _say(f'"{name}" is now the default profile')
+
+
+@config_app.command("remove")
+def config_remove(name: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
+    """Delete profile NAME (and its key)."""
+    with reporting():
+        from structocr_cli import profiles
+
+        for warning in profiles.remove(_config_path(), name):
+            _say(f"warning: {warning}")
+        _say(f'removed profile "{name}"')
+
+
+@config_app.command("path")
+def config_path_command() -> None:
+    """Print the config file's path (STRUCTOCR_CONFIG overrides it)."""
+    with reporting():
+        print(_config_path())
+
+
+@config_app.command("show")
+def config_show(profile: ProfileOpt = None) -> None:
+    """Show what balance would use now, and why (no network)."""
+    with reporting():
+        from structocr_cli.keys import mask
+        from structocr_cli.profiles import status
+
+        now = status(profile, os.environ)
+        _warn_if_loose(now.config)
+        key = (
+            f"{mask(now.key.value)} (from {now.key.source})"
+            if now.key
+            else f"none: {now.problem_text}"
+        )
+        lines = [
+            ("Profile", f"{now.profile.value} (from {now.profile.source})"),
+            ("API key", key),
+            ("Base URL", f"{now.base_url.value} (from {now.base_url.source})"),
+            ("Config file", f"{now.config.path} ({now.permissions})"),
+        ]
+        for label, value in lines:
+            print(f"{label + ':':<13}{value}")
+        if now.key is None:
+            raise typer.Exit(ExitCode.UNAUTHORIZED)
 
 
 def main() -> None:

@@ -1,21 +1,27 @@
-"""The config file: where it lives and what it holds (read-only here).
+"""The config file: where it lives, what it holds, and whether it is safe to trust.
 
-platformdirs and the TOML reader are imported only when a file must be located or read,
-so commands that never need the file do not pay for them.
+Reading only (writes are in ``config_store``). platformdirs and the TOML reader are imported
+only when a file must be located or read, so commands that never need it do not pay for them.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from structocr_cli.errors import ConfigError
+from structocr_cli.errors import ConfigError, UsageError
+from structocr_cli.keys import sanitize
 
 ENV_CONFIG = "STRUCTOCR_CONFIG"
+ENV_STRICT = "STRUCTOCR_STRICT_PERMISSIONS"
+KEYRING = "keyring"
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,8 @@ class Profile:
     name: str
     api_key: str | None = None
     base_url: str | None = None
+    key_store: str | None = None
+    """"keyring" when the key lives in the OS keyring instead of this file."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,20 @@ class Config:
     exists: bool
     default_profile: str | None = None
     profiles: dict[str, Profile] = field(default_factory=dict)
+    loose_permissions: bool = False
+    """Group or others may read the file (it may hold keys)."""
+
+    def permission_advice(self) -> str:
+        return f"{self.path} is readable by other users; fix it with: chmod 600 {self.path}"
+
+
+def check_profile_name(name: str) -> str:
+    if not _PROFILE_NAME.fullmatch(name):
+        raise UsageError(
+            f"invalid profile name {sanitize(name, 70)!r}",
+            "Use 1 to 64 characters of letters, digits, '_', '.' and '-'",
+        )
+    return name
 
 
 def config_path(env: Mapping[str, str]) -> Path:
@@ -54,8 +76,29 @@ def load_config(path: Path) -> Config:
             f"cannot read config file {path}: {exc.strerror or exc}",
             f"Fix the file's permissions, or point {ENV_CONFIG} at another file",
         ) from None
+    config = parse_config(path, raw)
+    if _is_loose(path):
+        config = replace(config, loose_permissions=True)
+    return config
+
+
+def parse_config(path: Path, raw: bytes) -> Config:
+    """Parse and check the file's bytes; errors name the file and line."""
     text = raw.decode("utf-8", errors="replace")
     return _check(path, text, parse_toml(path, raw))
+
+
+def _is_loose(path: Path) -> bool:
+    if os.name == "nt":  # POSIX modes say nothing there; ACLs decide
+        return False
+    try:
+        return bool(path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
+    except OSError:
+        return False
+
+
+def strict_permissions(env: Mapping[str, str]) -> bool:
+    return env.get(ENV_STRICT, "") not in ("", "0")
 
 
 def parse_toml(path: Path, raw: bytes, what: str = "config file") -> dict[str, Any]:
@@ -117,11 +160,14 @@ def _check(path: Path, text: str, data: dict[str, Any]) -> Config:
         if not isinstance(table, dict):
             raise _invalid(path, _line_of(text, "profiles", name), f"{section} must be a table")
         values: dict[str, str | None] = {}
-        for key in ("api_key", "base_url"):
+        for key in ("api_key", "base_url", "key_store"):
             value = table.get(key)
             if value is not None and not isinstance(value, str):
                 line = _line_of(text, section, key)
                 raise _invalid(path, line, f"{section}.{key} must be a string")
             values[key] = value
-        profiles[name] = Profile(name, values["api_key"], values["base_url"])
+        if values["key_store"] not in (None, "file", KEYRING):
+            line = _line_of(text, section, "key_store")
+            raise _invalid(path, line, f'{section}.key_store must be "file" or "keyring"')
+        profiles[name] = Profile(name, values["api_key"], values["base_url"], values["key_store"])
     return Config(path=path, exists=True, default_profile=default, profiles=profiles)

@@ -22,7 +22,7 @@ def fetch_balance(
 
         client = BalanceClient()
     try:
-        return _within(timeout, client.fetch, settings.base_url.value, settings.api_key.value)
+        return within(timeout, client.fetch, settings.base_url.value, settings.api_key.value)
     except HTTPStatusError as exc:
         if exc.status in (401, 403, 404):
             exc.message += f" (key {settings.key_description})"
@@ -34,7 +34,7 @@ def fetch_balance(
 _GRACE = 0.5
 
 
-def _within(timeout: float, fetch: Any, base_url: str, api_key: str) -> Balance:
+def within(timeout: float, fetch: Any, base_url: str, api_key: str) -> Balance:
     outcome: list[Any] = []
 
     def work() -> None:

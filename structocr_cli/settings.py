@@ -16,8 +16,21 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from structocr_cli import keys
-from structocr_cli.config import Config, config_path, load_config
-from structocr_cli.errors import NoApiKeyError, RefusedURLError, UnknownProfileError, UsageError
+from structocr_cli.config import (
+    ENV_STRICT,
+    KEYRING,
+    Config,
+    config_path,
+    load_config,
+    strict_permissions,
+)
+from structocr_cli.errors import (
+    ConfigError,
+    NoApiKeyError,
+    RefusedURLError,
+    UnknownProfileError,
+    UsageError,
+)
 
 DEFAULT_BASE_URL = "https://structocr.com/v1"
 DEFAULT_PROFILE = "default"
@@ -66,21 +79,32 @@ class Flags:
 
 def resolve(flags: Flags, env: Mapping[str, str]) -> Settings:
     """Apply the precedence rules above; raise a typed error when nothing usable is found."""
+    config = read_config(env)
+    profile = choose_profile(flags, env, config)
+    return Settings(
+        api_key=choose_api_key(flags, env, config, profile.value),
+        profile=profile,
+        base_url=choose_base_url(flags, env, config, profile.value),
+        config=config,
+    )
+
+
+def read_config(env: Mapping[str, str]) -> Config:
+    """The config file, refused if others can read it and strict permissions are asked for."""
     config = load_config(config_path(env))
-    profile = _profile(flags, env, config)
-    chosen = config.profiles.get(profile.value)
+    if config.loose_permissions and strict_permissions(env):
+        raise ConfigError(config.permission_advice(), f"({ENV_STRICT} is set)")
+    return config
+
+
+def choose_base_url(flags: Flags, env: Mapping[str, str], config: Config, profile: str) -> Sourced:
+    chosen = config.profiles.get(profile)
     base_url = _first(
         (flags.base_url, "--base-url"),
         (env.get(ENV_BASE_URL), f"env {ENV_BASE_URL}"),
-        (chosen.base_url if chosen else None, f'profile "{profile.value}"'),
+        (chosen.base_url if chosen else None, f'profile "{profile}"'),
     ) or Sourced(DEFAULT_BASE_URL, "default")
-    api_key = _api_key(flags, env, config, profile.value)
-    return Settings(
-        api_key=api_key,
-        profile=profile,
-        base_url=Sourced(check_base_url(base_url), base_url.source),
-        config=config,
-    )
+    return Sourced(check_base_url(base_url), base_url.source)
 
 
 def _first(*candidates: tuple[str | None, str]) -> Sourced | None:
@@ -91,7 +115,7 @@ def _first(*candidates: tuple[str | None, str]) -> Sourced | None:
     return None
 
 
-def _profile(flags: Flags, env: Mapping[str, str], config: Config) -> Sourced:
+def choose_profile(flags: Flags, env: Mapping[str, str], config: Config) -> Sourced:
     profile = _first(
         (flags.profile, "--profile"),
         (env.get(ENV_PROFILE), f"env {ENV_PROFILE}"),
@@ -109,7 +133,7 @@ def _profile(flags: Flags, env: Mapping[str, str], config: Config) -> Sourced:
     return profile
 
 
-def _api_key(flags: Flags, env: Mapping[str, str], config: Config, profile: str) -> Sourced:
+def choose_api_key(flags: Flags, env: Mapping[str, str], config: Config, profile: str) -> Sourced:
     if flags.api_key is not None:
         return _checked(Sourced(flags.api_key, "--api-key"))
     if flags.api_key_file is not None:
@@ -119,9 +143,28 @@ def _api_key(flags: Flags, env: Mapping[str, str], config: Config, profile: str)
         (env.get(ENV_KEY), f"env {ENV_KEY}"),
         (chosen.api_key if chosen else None, f'profile "{profile}"'),
     )
+    if found is None and chosen is not None and chosen.key_store == KEYRING:
+        found = _from_keyring(profile)
     if found is None:
         raise _no_key(env, config, profile)
     return _checked(found)
+
+
+def _from_keyring(profile: str) -> Sourced:
+    from structocr_cli import keystore
+
+    try:
+        key = keystore.get(profile)
+    except keystore.KeyringError as exc:
+        raise NoApiKeyError(
+            f'profile "{profile}" keeps its key in the OS keyring, but {exc.message}', exc.hint
+        ) from None
+    if not key:
+        raise NoApiKeyError(
+            f'profile "{profile}" keeps its key in the OS keyring, but the keyring has none',
+            f"Store it again with: structocr config set-key -p {profile} --store keyring",
+        )
+    return Sourced(key, f'profile "{profile}" (keyring)')
 
 
 def _checked(key: Sourced) -> Sourced:

@@ -183,11 +183,20 @@ def test_clirunner_sees_the_same_exit_codes(server: MockServer) -> None:
 
 # Start-up: which modules each command loads (stable, unlike timings).
 
-HEAVY = {"requests", "urllib3", "rich", "pydantic", "platformdirs"}
+HEAVY = {"requests", "urllib3", "rich", "pydantic", "platformdirs", "tomlkit", "keyring"}
 
 
 @pytest.mark.parametrize(
-    "args", [("--version",), ("--help",), ("balance", "--help"), ("mock", "--help")]
+    "args",
+    [
+        ("--version",),
+        ("--help",),
+        ("balance", "--help"),
+        ("mock", "--help"),
+        ("config", "--help"),
+        ("config", "set-key", "--help"),
+        ("config", "show", "--help"),
+    ],
 )
 def test_fast_paths_import_no_heavy_library(args: tuple[str, ...]) -> None:
     loaded = imported(*args)

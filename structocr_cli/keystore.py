@@ -1,0 +1,90 @@
+"""Keys kept in the OS keyring: the only module that imports the optional ``keyring`` package.
+
+Every call is bounded in time (a locked keyring may wait for a password prompt that never
+comes in CI), and a missing or unusable keyring is an error that says what to use instead,
+never a silent fallback to the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from structocr_cli.errors import UsageError
+
+SERVICE = "structocr"
+TIMEOUT = 5.0
+_INSTEAD = "use --store file, or set STRUCTOCR_API_KEY"
+
+T = TypeVar("T")
+
+
+class KeyringError(UsageError):
+    code = "keyring_unavailable"
+
+
+def _keyring() -> Any:
+    try:
+        import keyring
+        import keyring.backends.fail
+        import keyring.errors
+    except ImportError:
+        raise KeyringError(
+            "the keyring store needs the optional keyring package",
+            f"Install it with pip install 'structocr-cli[keyring]', or {_INSTEAD}",
+        ) from None
+    if isinstance(keyring.get_keyring(), keyring.backends.fail.Keyring):
+        raise KeyringError(
+            "no OS keyring is available here (common on headless Linux and in CI)",
+            f"Set up a keyring backend, or {_INSTEAD}",
+        )
+    return keyring
+
+
+def _bounded(action: str, call: Callable[[], T]) -> T:
+    outcome: list[Any] = []
+
+    def work() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work, name="structocr-keyring", daemon=True)
+    worker.start()
+    worker.join(TIMEOUT)
+    if not outcome:
+        raise KeyringError(
+            f"the OS keyring did not answer within {TIMEOUT:g} s while {action}",
+            f"Unlock the keyring, or {_INSTEAD}",
+        )
+    if isinstance(outcome[0], BaseException):
+        raise KeyringError(
+            f"the OS keyring failed while {action}: {type(outcome[0]).__name__}",
+            f"Check the keyring, or {_INSTEAD}",
+        )
+    result: T = outcome[0]
+    return result
+
+
+def get(profile: str) -> str | None:
+    keyring = _keyring()
+    value: str | None = _bounded("reading a key", lambda: keyring.get_password(SERVICE, profile))
+    return value
+
+
+def put(profile: str, key: str) -> None:
+    keyring = _keyring()
+    _bounded("storing a key", lambda: keyring.set_password(SERVICE, profile, key))
+
+
+def delete(profile: str) -> None:
+    keyring = _keyring()
+
+    def remove() -> None:
+        with contextlib.suppress(keyring.errors.PasswordDeleteError):  # already gone is fine
+            keyring.delete_password(SERVICE, profile)
+
+    _bounded("removing a key", remove)

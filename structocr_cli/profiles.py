@@ -1,0 +1,186 @@
+"""Key and profile management: what ``structocr config`` does, as functions returning data."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from structocr_cli import keys
+from structocr_cli.config import KEYRING, Config, check_profile_name
+from structocr_cli.errors import NoApiKeyError, StructocrError, UnknownProfileError, UsageError
+from structocr_cli.settings import (
+    Flags,
+    Sourced,
+    choose_api_key,
+    choose_base_url,
+    choose_profile,
+    read_config,
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    key: str
+    """Masked key, or "(keyring)" when the key is in the OS keyring."""
+    base_url: str | None
+    default: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "key": self.key, "base_url": self.base_url,
+                "key_store": KEYRING if self.key == "(keyring)" else "file",
+                "default": self.default}  # fmt: skip
+
+
+def rows(config: Config) -> list[Row]:
+    result = []
+    for name, profile in sorted(config.profiles.items()):
+        if profile.key_store == KEYRING:
+            shown = "(keyring)"
+        else:
+            shown = keys.mask(profile.api_key) if profile.api_key else "(no key)"
+        result.append(Row(name, shown, profile.base_url, name == config.default_profile))
+    return result
+
+
+def unknown(config: Config, name: str) -> UnknownProfileError:
+    known = ", ".join(sorted(config.profiles)) or "none"
+    return UnknownProfileError(
+        f'unknown profile "{name}"; known profiles: {known}',
+        "See them with: structocr config list",
+    )
+
+
+def read_new_key(text: str) -> str:
+    """The key as typed or piped, checked; errors never quote it."""
+    key = text.strip()
+    if not key:
+        raise UsageError("no key was given", "Type it at the prompt, or pipe it on stdin")
+    problem = keys.key_problem(key)
+    if problem:
+        raise UsageError(
+            f"this key cannot be saved: {problem}",
+            "Copy the key again from the StructOCR console (API Management)",
+        )
+    keys.remember(key)
+    return key
+
+
+def verify_base_url(config: Config, env: Mapping[str, str], name: str, flag: str | None) -> str:
+    """Where ``set-key --verify`` checks the key: as ``balance`` would choose for the profile."""
+    return choose_base_url(Flags(base_url=flag), env, config, name).value
+
+
+@dataclass(frozen=True)
+class SetKey:
+    name: str
+    key: str
+    base_url: str | None
+    make_default: bool
+    store: str
+
+    def apply(self, document: Any, config: Config) -> None:
+        from structocr_cli import config_store
+
+        table = config_store.profile_table(document, self.name)
+        if self.store == KEYRING:
+            table.pop("api_key", None)
+            table["key_store"] = KEYRING
+        else:
+            table.pop("key_store", None)
+            table["api_key"] = self.key
+        if self.base_url is not None:
+            table["base_url"] = self.base_url
+        if self.make_default or not config.default_profile:
+            document["default_profile"] = self.name
+
+
+def set_key(path: Path, change: SetKey) -> Config:
+    """Save a key (in the file or the OS keyring); return the config as it was before."""
+    from structocr_cli import config_store, keystore
+
+    check_profile_name(change.name)
+    before: list[Config] = []
+
+    def apply(document: Any, config: Config) -> None:
+        before.append(config)
+        change.apply(document, config)
+
+    if change.store == KEYRING:
+        keystore.put(change.name, change.key)
+    config_store.update(path, apply)
+    previous = before[0].profiles.get(change.name)
+    if change.store != KEYRING and previous is not None and previous.key_store == KEYRING:
+        with contextlib.suppress(StructocrError):
+            keystore.delete(change.name)  # the key now lives in the file
+    return before[0]
+
+
+def use(path: Path, name: str) -> None:
+    from structocr_cli import config_store
+
+    check_profile_name(name)
+
+    def apply(document: Any, config: Config) -> None:
+        if name not in config.profiles:
+            raise unknown(config, name)
+        document["default_profile"] = name
+
+    config_store.update(path, apply)
+
+
+def remove(path: Path, name: str) -> list[str]:
+    """Delete a profile; returns warnings (a keyring entry that could not be removed)."""
+    from structocr_cli import config_store, keystore
+
+    check_profile_name(name)
+    removed: list[Any] = []
+
+    def apply(document: Any, config: Config) -> None:
+        if name not in config.profiles:
+            raise unknown(config, name)
+        removed.append(config.profiles[name])
+        config_store.remove_profile(document, name)
+
+    config_store.update(path, apply)
+    if removed[0].key_store != KEYRING:
+        return []
+    try:
+        keystore.delete(name)
+    except StructocrError as exc:
+        return [f"the key may remain in the OS keyring: {exc.message}"]
+    return []
+
+
+@dataclass(frozen=True)
+class Status:
+    profile: Sourced
+    key: Sourced | None
+    problem_text: str | None
+    base_url: Sourced
+    config: Config
+
+    @property
+    def permissions(self) -> str:
+        if not self.config.exists:
+            return "no such file"
+        mode = self.config.path.stat().st_mode & 0o777
+        verdict = "readable by other users" if self.config.loose_permissions else "private"
+        return f"mode {mode:04o}, {verdict}"
+
+
+def status(profile: str | None, env: Mapping[str, str]) -> Status:
+    """What ``balance`` would use now, and why, without any network access."""
+    config = read_config(env)
+    flags = Flags(profile=check_profile_name(profile) if profile else None)
+    chosen = choose_profile(flags, env, config)
+    try:
+        key: Sourced | None = choose_api_key(flags, env, config, chosen.value)
+        problem = None
+    except (NoApiKeyError, UsageError) as exc:
+        key, problem = None, exc.one_line()
+    base_url = choose_base_url(flags, env, config, chosen.value)
+    return Status(chosen, key, problem, base_url, config)

@@ -1,0 +1,299 @@
+"""structocr config: storing, listing, switching and removing keys, and the file's safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import stat
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from structocr_cli.config import load_config
+from structocr_cli.mock import MockServer
+from tests.conftest import LONG_KEY, STRUCTOCR, run
+
+
+def set_key(key: str, *args: str, umask: int | None = None) -> subprocess.CompletedProcess[str]:
+    preexec: Callable[[], object] | None = None
+    if umask is not None:
+        preexec = lambda: os.umask(umask)  # noqa: E731
+    return subprocess.run(
+        [str(STRUCTOCR), "config", "set-key", *args],
+        input=key,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        preexec_fn=preexec,
+    )
+
+
+def profiles(path: Path) -> dict[str, object]:
+    config = load_config(path)
+    return {name: p.api_key for name, p in config.profiles.items()} | {
+        "default": config.default_profile
+    }
+
+
+def test_set_key_from_stdin_saves_and_never_echoes(config_file: Path) -> None:
+    result = set_key(LONG_KEY, "-p", "ci")
+    assert result.returncode == 0, result.stderr
+    assert LONG_KEY not in result.stdout + result.stderr
+    assert "sk_l…2b1c" in result.stderr
+    assert profiles(config_file) == {"ci": LONG_KEY, "default": "ci"}
+
+
+def test_first_profile_becomes_default_and_default_flag_switches(config_file: Path) -> None:
+    set_key("key-one", "-p", "one")
+    set_key("key-two", "-p", "two")
+    assert profiles(config_file)["default"] == "one"
+    set_key("key-three", "-p", "three", "--default")
+    assert profiles(config_file)["default"] == "three"
+
+
+def test_set_key_saves_base_url_after_checking_it(config_file: Path) -> None:
+    assert set_key("k", "-p", "a", "--base-url", "https://staging.example/v1/").returncode == 0
+    assert load_config(config_file).profiles["a"].base_url == "https://staging.example/v1"
+    refused = set_key("k", "-p", "b", "--base-url", "http://staging.example/v1")
+    assert refused.returncode == 2
+    assert "b" not in load_config(config_file).profiles
+
+
+@pytest.mark.parametrize("key", ["", "   ", "has space", "tab\there", "caf\u00e9x"])
+def test_bad_keys_are_refused_without_echo(config_file: Path, key: str) -> None:
+    result = set_key(key + "SECRETPART", "-p", "x") if key.strip() else set_key(key, "-p", "x")
+    assert result.returncode == 2
+    assert "SECRETPART" not in result.stderr
+    assert not config_file.exists()
+
+
+@pytest.mark.parametrize("name", ["", "a b", "x" * 65, "a/b", "ü", "a:b"])
+def test_bad_profile_names_are_refused(config_file: Path, name: str) -> None:
+    assert set_key("k", "-p", name).returncode == 2
+    assert not config_file.exists()
+
+
+def test_profile_names_may_use_the_allowed_characters(config_file: Path) -> None:
+    name = "Prod_eu-1.2" + "x" * 53  # 64 characters
+    assert set_key("k", "-p", name).returncode == 0
+    assert name in load_config(config_file).profiles
+
+
+def test_verify_saves_only_a_working_key(server: MockServer, config_file: Path) -> None:
+    bad = set_key("demo-404", "-p", "x", "--verify", "--base-url", server.url)
+    assert bad.returncode == 44
+    assert not config_file.exists()
+    good = set_key("demo", "-p", "x", "--verify", "--base-url", server.url)
+    assert good.returncode == 0, good.stderr
+    assert "48,849 credits remaining" in good.stderr
+    assert profiles(config_file)["x"] == "demo"
+
+
+def test_list_shows_masked_keys_base_urls_and_the_default(config_file: Path) -> None:
+    set_key(LONG_KEY, "-p", "prod")
+    set_key("short", "-p", "local", "--base-url", "http://127.0.0.1:8787/v1")
+    result = run("config", "list")
+    assert result.stdout.splitlines() == [
+        "  local  *****         http://127.0.0.1:8787/v1",
+        "* prod   sk_l…2b1c",
+    ]
+    as_json = json.loads(run("config", "list", "--json").stdout)
+    assert as_json == [
+        {"name": "local", "key": "*****", "base_url": "http://127.0.0.1:8787/v1",
+         "key_store": "file", "default": False},
+        {"name": "prod", "key": "sk_l…2b1c", "base_url": None, "key_store": "file",
+         "default": True},
+    ]  # fmt: skip
+    assert LONG_KEY not in result.stdout
+
+
+def test_use_and_remove(config_file: Path) -> None:
+    set_key("k1", "-p", "a")
+    set_key("k2", "-p", "b")
+    assert run("config", "use", "b").returncode == 0
+    assert profiles(config_file)["default"] == "b"
+    assert run("config", "remove", "b").returncode == 0
+    assert profiles(config_file) == {"a": "k1", "default": None}
+
+
+@pytest.mark.parametrize("command", ["use", "remove"])
+def test_unknown_profile_lists_known_ones(config_file: Path, command: str) -> None:
+    set_key("k1", "-p", "a")
+    result = run("config", command, "zzz")
+    assert result.returncode == 2
+    assert 'unknown profile "zzz"; known profiles: a' in result.stderr
+
+
+def test_path_respects_the_environment(config_file: Path) -> None:
+    assert run("config", "path").stdout == f"{config_file}\n"
+    assert run("config", "path", env={"STRUCTOCR_CONFIG": "/x/y.toml"}).stdout == "/x/y.toml\n"
+
+
+def test_show_explains_every_choice(config_file: Path) -> None:
+    set_key(LONG_KEY, "-p", "prod", "--base-url", "https://eu.example/v1")
+    result = run("config", "show")
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == [
+        "Profile:     prod (from default_profile in the config file)",
+        'API key:     sk_l…2b1c (from profile "prod")',
+        'Base URL:    https://eu.example/v1 (from profile "prod")',
+        f"Config file: {config_file} (mode 0600, private)",
+    ]
+    env = run("config", "show", env={"STRUCTOCR_API_KEY": "envkey-1234567890"})
+    assert "API key:     envk…7890 (from env STRUCTOCR_API_KEY)" in env.stdout
+
+
+def test_show_without_a_key_exits_41(config_file: Path) -> None:
+    result = run("config", "show")
+    assert result.returncode == 41
+    assert "API key:     none: no API key found" in result.stdout
+    assert "no such file" in result.stdout
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o022])
+def test_file_is_0600_and_directory_0700(isolated: Path, umask: int) -> None:
+    path = isolated / "new" / "dir" / "config.toml"
+    os.environ["STRUCTOCR_CONFIG"] = str(path)
+    assert set_key("k", "-p", "a", umask=umask).returncode == 0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_a_looser_file_is_tightened_on_write(config_file: Path) -> None:
+    config_file.write_text('[profiles.a]\napi_key = "k"\n')
+    config_file.chmod(0o644)
+    assert set_key("k2", "-p", "b").returncode == 0
+    assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
+
+
+def test_reading_a_loose_file_warns_with_the_fix(server: MockServer, config_file: Path) -> None:
+    config_file.write_text(f'[profiles.a]\napi_key = "demo"\nbase_url = "{server.url}"\n')
+    config_file.chmod(0o644)
+    result = run("balance", "-p", "a", "--json")
+    assert result.returncode == 0
+    assert f"chmod 600 {config_file}" in result.stderr
+    assert json.loads(result.stdout)
+    strict = run("balance", "-p", "a", env={"STRUCTOCR_STRICT_PERMISSIONS": "1"})
+    assert strict.returncode == 2
+    assert f"chmod 600 {config_file}" in strict.stderr
+
+
+def test_symlinked_file_is_refused(config_file: Path, tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.toml"
+    target.write_text("# precious\n")
+    config_file.symlink_to(target)
+    result = set_key("k", "-p", "a")
+    assert result.returncode == 2
+    assert "symbolic link" in result.stderr
+    assert target.read_text() == "# precious\n"
+
+
+def test_symlinked_directory_is_refused(isolated: Path) -> None:
+    real = isolated / "real"
+    real.mkdir()
+    (isolated / "linked").symlink_to(real)
+    os.environ["STRUCTOCR_CONFIG"] = str(isolated / "linked" / "config.toml")
+    result = set_key("k", "-p", "a")
+    assert result.returncode == 2
+    assert "symbolic link" in result.stderr
+    assert list(real.iterdir()) == []
+
+
+HAND_EDITED = """\
+# My StructOCR keys -- do not share
+default_profile = "prod"   # the one I use most
+
+[profiles.prod]
+api_key = "prod-key"  # rotated in June
+color = "blue"         # a key structocr does not know
+
+[profiles.old]
+api_key = "old-key"
+"""
+
+
+def test_comments_order_and_unknown_keys_survive_writes(config_file: Path) -> None:
+    config_file.write_text(HAND_EDITED)
+    assert set_key("new-key", "-p", "ci").returncode == 0
+    assert run("config", "use", "ci").returncode == 0
+    assert run("config", "remove", "old").returncode == 0
+    text = config_file.read_text()
+    assert text.startswith("# My StructOCR keys -- do not share\n")
+    assert 'default_profile = "ci"   # the one I use most' in text
+    assert 'api_key = "prod-key"  # rotated in June' in text
+    assert 'color = "blue"         # a key structocr does not know' in text
+    assert "[profiles.old]" not in text
+    assert text.index("[profiles.prod]") < text.index("[profiles.ci]")
+
+
+@pytest.mark.parametrize(
+    "args", [("config", "set-key", "-p", "a"), ("config", "use", "x"), ("config", "remove", "x")]
+)
+def test_a_broken_file_is_never_rewritten(config_file: Path, args: tuple[str, ...]) -> None:
+    broken = b'# mine\n[profiles.x]\napi_key = "k"\napi_key = \n'
+    config_file.write_bytes(broken)
+    result = run(*args, stdin="k")
+    assert result.returncode == 2
+    assert f"{config_file}, line 4" in result.stderr
+    assert config_file.read_bytes() == broken
+
+
+def test_twenty_concurrent_writers_lose_nothing(config_file: Path) -> None:
+    procs = [
+        subprocess.Popen(
+            [str(STRUCTOCR), "config", "set-key", "-p", f"p{n}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(20)
+    ]
+    for n, proc in enumerate(procs):
+        _, err = proc.communicate(f"key-{n}", timeout=120)
+        assert proc.returncode == 0, err
+    found = profiles(config_file)
+    assert {f"p{n}" for n in range(20)} <= set(found)
+    assert all(found[f"p{n}"] == f"key-{n}" for n in range(20))
+
+
+WRITER = """
+from structocr_cli import profiles
+from pathlib import Path
+path = Path(sys.argv[1])
+n = 0
+while True:
+    n += 1
+    profiles.set_key(path, profiles.SetKey(f"p{n % 50}", f"key-{n}" * 20, None, False, "file"))
+"""
+
+
+def test_writers_killed_mid_write_always_leave_a_parseable_file(config_file: Path) -> None:
+    set_key("seed", "-p", "seed")
+    python = str(STRUCTOCR.with_name("python"))
+    rng = random.Random(7)  # noqa: S311 - timing jitter, not secrets
+    for _ in range(25):
+        proc = subprocess.Popen([python, "-c", WRITER, str(config_file)])
+        time.sleep(rng.uniform(0.15, 0.4))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert load_config(config_file).profiles["seed"].api_key == "seed"
+    assert set_key("after", "-p", "after").returncode == 0
+    leftovers = [p.name for p in config_file.parent.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []
+    assert load_config(config_file).profiles["after"].api_key == "after"
+
+
+def test_key_never_in_any_config_command_output(config_file: Path) -> None:
+    outputs = [set_key(LONG_KEY, "-p", "a")]
+    for args in (("list",), ("list", "--json"), ("show",), ("path",), ("use", "a")):
+        outputs.append(run("config", *args))
+    outputs.append(run("config", "remove", "a"))
+    for result in outputs:
+        assert LONG_KEY not in result.stdout + result.stderr
