@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Re-install only when the dependencies change: the stamp is newer than pyproject.toml.
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean completions bench
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
@@ -42,6 +42,15 @@ lint: $(STAMP)
 
 test: lint ## lint, type-check and run the test suite
 	$(BIN)/pytest
+
+completions: $(STAMP) ## regenerate the committed shell completion scripts
+	$(BIN)/structocr completion bash > completions/structocr.bash
+	$(BIN)/structocr completion zsh > completions/_structocr
+	$(BIN)/structocr completion fish > completions/structocr.fish
+	$(BIN)/structocr completion powershell > completions/structocr.ps1
+
+bench: $(STAMP) ## start-up and request timings (not part of make test)
+	$(BIN)/python tests/bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis dist build

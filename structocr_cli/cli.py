@@ -144,6 +144,18 @@ def _check_timeout(value: float) -> float:
     return value
 
 
+def _complete_profile(incomplete: str) -> list[str]:
+    from structocr_cli.config import profile_names
+
+    return [name for name in profile_names(os.environ) if name.startswith(incomplete)]
+
+
+def _complete_field(incomplete: str) -> list[str]:
+    from structocr_cli.fields import FIELDS
+
+    return [field.path for field in FIELDS if field.path.startswith(incomplete)]
+
+
 ApiKeyOpt = Annotated[
     str | None,
     typer.Option(
@@ -171,6 +183,7 @@ ProfileOpt = Annotated[
         metavar="NAME",
         help="Profile of the config file to use [env: STRUCTOCR_PROFILE].",
         show_default=False,
+        autocompletion=_complete_profile,
     ),
 ]
 BaseUrlOpt = Annotated[
@@ -236,6 +249,7 @@ def balance(
             metavar="PATH",
             help="Print just this value, e.g. account.credits_remaining (repeatable).",
             show_default=False,
+            autocompletion=_complete_field,
         ),
     ] = None,
     quiet: Annotated[
@@ -428,7 +442,14 @@ def _config_path() -> Path:
 @config_app.command("set-key")
 def config_set_key(
     profile: Annotated[
-        str, typer.Option("--profile", "-p", metavar="NAME", help="Profile to save the key in.")
+        str,
+        typer.Option(
+            "--profile",
+            "-p",
+            metavar="NAME",
+            help="Profile to save the key in.",
+            autocompletion=_complete_profile,
+        ),
     ] = "default",
     base_url: Annotated[
         str | None,
@@ -521,8 +542,11 @@ def config_list(
             print(f"{marker} {row.name:<{width}}  {row.key:<12}  {row.base_url or ''}".rstrip())
 
 
+ProfileArg = Annotated[str, typer.Argument(metavar="NAME", autocompletion=_complete_profile)]
+
+
 @config_app.command("use")
-def config_use(name: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
+def config_use(name: ProfileArg) -> None:
     """Make NAME the default profile."""
     with reporting():
         from structocr_cli import profiles
@@ -532,7 +556,7 @@ def config_use(name: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
 
 
 @config_app.command("remove")
-def config_remove(name: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
+def config_remove(name: ProfileArg) -> None:
     """Delete profile NAME (and its key)."""
     with reporting():
         from structocr_cli import profiles
@@ -575,6 +599,43 @@ def config_show(profile: ProfileOpt = None) -> None:
             raise typer.Exit(ExitCode.UNAUTHORIZED)
 
 
+class Shell(str, Enum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+    powershell = "powershell"
+
+
+@app.command()
+def completion(
+    shell: Annotated[Shell, typer.Argument(case_sensitive=False, help="The shell.")],
+    install: Annotated[
+        bool,
+        typer.Option("--install", help="Write it where the shell looks for completions."),
+    ] = False,
+) -> None:
+    """Print the shell completion script (or install it with --install).
+
+    \b
+      structocr completion zsh > ~/.zfunc/_structocr
+      structocr completion --install fish
+    """
+    with reporting():
+        from structocr_cli import completion as scripts
+
+        if not install:
+            sys.stdout.write(scripts.script(shell.value))
+            return
+        path, step = scripts.install(shell.value, os.environ)
+        _say(f"wrote {path}; {step}")
+
+
 def main() -> None:
     """Console-script entry point."""
+    from structocr_cli.completion import COMPLETE_VAR
+
+    if COMPLETE_VAR in os.environ:
+        from structocr_cli.completion import enable
+
+        enable()
     app(prog_name="structocr")

@@ -65,6 +65,31 @@ def config_path(env: Mapping[str, str]) -> Path:
     return Path(platformdirs.user_config_dir("structocr", appauthor=False)) / "config.toml"
 
 
+def quick_config_path(env: Mapping[str, str]) -> Path:
+    """``config_path`` without importing platformdirs, for TAB completion, where start-up is
+    felt on every key press. A test keeps it equal to ``config_path``."""
+    override = env.get(ENV_CONFIG)
+    if override:
+        return Path(override).expanduser()
+    home = Path.home()
+    if sys.platform == "win32":
+        base = Path(env.get("LOCALAPPDATA") or home / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = home / "Library" / "Application Support"
+    else:
+        xdg = env.get("XDG_CONFIG_HOME", "").strip()
+        base = Path(xdg) if os.path.isabs(xdg) else home / ".config"
+    return base / "structocr" / "config.toml"
+
+
+def profile_names(env: Mapping[str, str]) -> list[str]:
+    """Profile names for completion; nothing (never an error) when the file is unusable."""
+    try:
+        return sorted(load_config(quick_config_path(env)).profiles)
+    except UsageError:
+        return []
+
+
 def load_config(path: Path) -> Config:
     """Read and check the file at ``path``; a missing file is an empty config."""
     try:

@@ -1,0 +1,1 @@
+complete --command structocr --no-files --arguments "(env _STRUCTOCR_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) structocr)" --condition "env _STRUCTOCR_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) structocr"
