@@ -1,12 +1,12 @@
 """GitHub Actions integration: annotations for breached gates and a step summary.
 
-Only active when ``GITHUB_ACTIONS=true``. Annotations go to stderr (the runner reads
-workflow commands from both streams) so stdout stays pure data.
+Used only when ``GITHUB_ACTIONS=true`` (the CLI checks before importing this). Annotations
+go to stderr (the runner reads workflow commands from both streams): stdout stays pure data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -24,10 +24,6 @@ _SUMMARY_ROWS: tuple[tuple[str, Callable[[Balance, Derived], str]], ...] = (
     ("Error rate, this key", lambda b, d: f"{b.this_key.error_rate}%"),
     ("Runway", lambda b, d: "no burn" if d.runway_days is None else f"{d.runway_days:,.1f} days"),
 )  # fmt: skip
-
-
-def active(env: Mapping[str, str]) -> bool:
-    return env.get("GITHUB_ACTIONS") == "true"
 
 
 def _escape_data(text: str) -> str:

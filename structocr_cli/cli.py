@@ -6,16 +6,11 @@ requests, rich and platformdirs are imported inside the commands that need them,
 ``--help`` and ``--version`` start fast.
 """
 
-from __future__ import annotations
-
-import logging
 import math
 import os
 import sys
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -26,14 +21,15 @@ from structocr_cli import __version__
 from structocr_cli.errors import ExitCode, StructocrError, UsageError
 from structocr_cli.gates import BY_OPTION
 from structocr_cli.keys import redact
-from structocr_cli.settings import Flags
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from structocr_cli.config import Config
     from structocr_cli.derive import Derived
     from structocr_cli.gates import Check
     from structocr_cli.model import Balance
-    from structocr_cli.settings import Settings
+    from structocr_cli.settings import Flags, Settings
 
 ENV_DEBUG = "STRUCTOCR_DEBUG"
 
@@ -76,14 +72,15 @@ def _debug() -> bool:
     return os.environ.get(ENV_DEBUG, "") not in ("", "0")
 
 
-class _RedactingFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
-
-
 def _enable_debug_log() -> None:
+    import logging
+
+    class RedactingFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return redact(super().format(record))
+
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_RedactingFormatter("structocr: debug: %(message)s"))
+    handler.setFormatter(RedactingFormatter("structocr: debug: %(message)s"))
     logger = logging.getLogger("structocr")
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
@@ -110,6 +107,8 @@ def reporting(json_errors: bool = False) -> Iterator[None]:
         raise typer.Exit(ExitCode.OK) from None
     except Exception as exc:
         if _debug():
+            import traceback
+
             print(redact(traceback.format_exc()), file=sys.stderr, end="")
         name = type(exc).__name__
         print(
@@ -302,18 +301,20 @@ def balance(
             from structocr_cli.formats import check_fields
 
             check_fields(fields)
+        from structocr_cli.settings import Flags
+
         flags = Flags(api_key, api_key_file, profile, base_url)
         _balance(flags, timeout, fmt or Output.table, fields or [], quiet, no_ci, thresholds)
 
 
 def _balance(
-    flags: Flags,
+    flags: "Flags",
     timeout: float,
     fmt: Output,
     fields: list[str],
     quiet: bool,
     no_ci: bool,
-    thresholds: dict[str, Decimal],
+    thresholds: "dict[str, Decimal]",
 ) -> None:
     from datetime import datetime, timezone
 
@@ -349,17 +350,18 @@ def _balance(
 
 
 def _emit(
-    fmt: Output, fields: list[str], result: Balance, derived: Derived, settings: Settings
+    fmt: Output, fields: list[str], result: "Balance", derived: "Derived", settings: "Settings"
 ) -> None:
-    from structocr_cli import formats
-
     out = sys.stdout
-    if fields:
-        out.write(formats.field_lines(fields, result, derived))
-    elif fmt is Output.json:
+    if fmt is Output.json and not fields:
         from structocr_cli.output import write_json
 
         write_json(result.document, out)
+        return
+    from structocr_cli import formats
+
+    if fields:
+        out.write(formats.field_lines(fields, result, derived))
     elif fmt is Output.tsv:
         out.write(formats.tsv(result, derived))
     elif fmt is Output.env:
@@ -373,11 +375,11 @@ def _emit(
         report(result, derived, source, out)
 
 
-def _publish_ci(result: Balance, derived: Derived, checks: list[Check]) -> None:
+def _publish_ci(result: "Balance", derived: "Derived", checks: "list[Check]") -> None:
+    if os.environ.get("GITHUB_ACTIONS") != "true":
+        return
     from structocr_cli import ci
 
-    if not ci.active(os.environ):
-        return
     ci.annotate(checks, sys.stderr)
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_path:
@@ -428,7 +430,7 @@ def _say(message: str) -> None:
     print(f"structocr: {message}", file=sys.stderr)
 
 
-def _warn_if_loose(config: Config) -> None:
+def _warn_if_loose(config: "Config") -> None:
     if config.loose_permissions:
         _say(f"warning: {config.permission_advice()}")
 
@@ -632,9 +634,7 @@ def completion(
 
 def main() -> None:
     """Console-script entry point."""
-    from structocr_cli.completion import COMPLETE_VAR
-
-    if COMPLETE_VAR in os.environ:
+    if "_STRUCTOCR_COMPLETE" in os.environ:  # completion.COMPLETE_VAR, without the import
         from structocr_cli.completion import enable
 
         enable()

@@ -14,7 +14,6 @@ instance can serve many threads at once.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import random
 import threading
@@ -277,6 +276,8 @@ def _retry_after(value: str | None) -> float | None:
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils  # only for the rare HTTP-date form
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

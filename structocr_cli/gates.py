@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from structocr_cli.derive import Derived
 from structocr_cli.errors import UsageError
-from structocr_cli.model import Balance, Number
 
-Reading = Callable[[Balance, Derived], Number | Decimal | None]
+if TYPE_CHECKING:  # the CLI reads GATES for --help, which must not load the model
+    from structocr_cli.derive import Derived
+    from structocr_cli.model import Balance, Number
+
+    Reading = Callable[[Balance, Derived], Number | Decimal | None]
 
 
 @dataclass(frozen=True)
