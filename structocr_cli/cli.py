@@ -19,7 +19,6 @@ import typer
 
 from structocr_cli import __version__
 from structocr_cli.errors import ExitCode, StructocrError, UsageError
-from structocr_cli.gates import BY_OPTION
 from structocr_cli.keys import redact
 
 if TYPE_CHECKING:
@@ -207,17 +206,33 @@ TimeoutOpt = Annotated[
 ]
 
 
-def _gate_option(option: str, metavar: str) -> Any:
-    return typer.Option(option, metavar=metavar, help=BY_OPTION[option].help, show_default=False)
+def _gate(option: str, metavar: str, help_text: str) -> Any:
+    # The gates themselves are in gates.GATES, loaded only when a balance is checked.
+    return typer.Option(option, metavar=metavar, help=help_text, show_default=False)
 
 
-MinRemainingOpt = Annotated[str | None, _gate_option("--min-remaining", "N")]
-MaxPeriodCreditsOpt = Annotated[str | None, _gate_option("--max-period-credits", "N")]
-MaxKeyCreditsOpt = Annotated[str | None, _gate_option("--max-key-credits", "N")]
-MaxErrorRateOpt = Annotated[str | None, _gate_option("--max-error-rate", "PCT")]
-MaxKeyErrorRateOpt = Annotated[str | None, _gate_option("--max-key-error-rate", "PCT")]
-MaxLatencyOpt = Annotated[str | None, _gate_option("--max-latency-ms", "N")]
-MinRunwayOpt = Annotated[str | None, _gate_option("--min-runway-days", "D")]
+MinRemainingOpt = Annotated[
+    str | None, _gate("--min-remaining", "N", "Fail (exit 1) if account.credits_remaining < N.")
+]
+MaxPeriodCreditsOpt = Annotated[
+    str | None, _gate("--max-period-credits", "N", "Fail if account.credits_this_period > N.")
+]
+MaxKeyCreditsOpt = Annotated[
+    str | None, _gate("--max-key-credits", "N", "Fail if this_key.credits_used > N.")
+]
+MaxErrorRateOpt = Annotated[
+    str | None, _gate("--max-error-rate", "PCT", "Fail if the account's error rate (%) > PCT.")
+]
+MaxKeyErrorRateOpt = Annotated[
+    str | None, _gate("--max-key-error-rate", "PCT", "Fail if this key's error rate (%) > PCT.")
+]
+MaxLatencyOpt = Annotated[
+    str | None, _gate("--max-latency-ms", "N", "Fail if account.avg_latency_ms > N.")
+]
+MinRunwayOpt = Annotated[
+    str | None,
+    _gate("--min-runway-days", "D", "Fail if forecast.runway_days < D (no use: never fails)."),
+]
 
 
 @app.command(epilog=EXIT_CODES)

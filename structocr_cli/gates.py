@@ -26,34 +26,24 @@ class Gate:
     path: str
     bound: Literal["min", "max"]
     read: Reading
-    help: str
 
 
 GATES: tuple[Gate, ...] = (
     Gate("--min-remaining", "account.credits_remaining", "min",
-         lambda b, _: b.account.credits_remaining,
-         "Fail (exit 1) if account.credits_remaining < N."),
+         lambda b, _: b.account.credits_remaining),
     Gate("--max-period-credits", "account.credits_this_period", "max",
-         lambda b, _: b.account.credits_this_period,
-         "Fail if account.credits_this_period > N."),
+         lambda b, _: b.account.credits_this_period),
     Gate("--max-key-credits", "this_key.credits_used", "max",
-         lambda b, _: b.this_key.credits_used,
-         "Fail if this_key.credits_used > N."),
+         lambda b, _: b.this_key.credits_used),
     Gate("--max-error-rate", "account.error_rate_pct", "max",
-         lambda _, d: d.account_error_rate_pct,
-         "Fail if the account's error rate (%) > PCT."),
+         lambda _, d: d.account_error_rate_pct),
     Gate("--max-key-error-rate", "this_key.error_rate_pct", "max",
-         lambda _, d: d.key_error_rate_pct,
-         "Fail if this key's error rate (%) > PCT."),
+         lambda _, d: d.key_error_rate_pct),
     Gate("--max-latency-ms", "account.avg_latency_ms", "max",
-         lambda b, _: b.account.avg_latency_ms,
-         "Fail if account.avg_latency_ms > N."),
+         lambda b, _: b.account.avg_latency_ms),
     Gate("--min-runway-days", "forecast.runway_days", "min",
-         lambda _, d: d.runway_days,
-         "Fail if forecast.runway_days < D (no burn: never fails)."),
+         lambda _, d: d.runway_days),
 )  # fmt: skip
-
-BY_OPTION = {gate.option: gate for gate in GATES}
 
 
 @dataclass(frozen=True)

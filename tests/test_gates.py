@@ -13,7 +13,7 @@ import pytest
 
 from structocr_cli.derive import derive
 from structocr_cli.errors import UsageError
-from structocr_cli.gates import GATES, evaluate, parse_threshold
+from structocr_cli.gates import GATES, Gate, evaluate, parse_threshold
 from structocr_cli.mock import MockServer
 from structocr_cli.model import parse_balance
 from tests.conftest import run
@@ -143,3 +143,14 @@ def test_bad_threshold_exits_2(server: MockServer) -> None:
     result = gate(server, "demo", "--max-error-rate", "high")
     assert result.returncode == 2
     assert "--max-error-rate needs a number" in result.stderr
+
+
+@pytest.mark.parametrize("gate", GATES, ids=lambda gate: gate.option)
+def test_every_gate_option_reaches_its_gate(server: MockServer, gate: Gate) -> None:
+    impossible = "1e12" if gate.bound == "min" else "-1"
+    result = run("balance", "--base-url", server.url, "--api-key", "demo", "-q",
+                 gate.option, impossible)  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"gate failed: {gate.path} ")
+    assert result.stderr.rstrip().endswith(f"({gate.option})")
+    assert gate.option in run("balance", "--help").stdout
