@@ -300,8 +300,6 @@ def balance(
             raise UsageError("--field prints bare values; it cannot be combined with --output")
         if _debug():
             _enable_debug_log()
-        from structocr_cli.gates import parse_threshold
-
         given = {
             "--min-remaining": min_remaining,
             "--max-period-credits": max_period_credits,
@@ -311,7 +309,11 @@ def balance(
             "--max-latency-ms": max_latency_ms,
             "--min-runway-days": min_runway_days,
         }
-        thresholds = {k: parse_threshold(k, v) for k, v in given.items() if v is not None}
+        thresholds: dict[str, Decimal] = {}
+        if any(value is not None for value in given.values()):
+            from structocr_cli.gates import parse_threshold
+
+            thresholds = {k: parse_threshold(k, v) for k, v in given.items() if v is not None}
         if fields:
             from structocr_cli.formats import check_fields
 
@@ -335,7 +337,6 @@ def _balance(
 
     from structocr_cli.core import fetch_balance
     from structocr_cli.derive import derive
-    from structocr_cli.gates import evaluate
     from structocr_cli.settings import resolve
 
     label = None
@@ -351,7 +352,11 @@ def _balance(
             sys.stdout.write(openmetrics_down(label))
         raise
     derived = derive(result, datetime.now(timezone.utc))
-    checks = evaluate(thresholds, result, derived)
+    checks: list[Check] = []
+    if thresholds:
+        from structocr_cli.gates import evaluate
+
+        checks = evaluate(thresholds, result, derived)
     if not quiet:
         _emit(fmt, fields, result, derived, settings)
         sys.stdout.flush()

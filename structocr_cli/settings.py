@@ -8,7 +8,6 @@ Precedence (first found wins), documented in the README:
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -232,6 +231,8 @@ def check_base_url(url: Sourced) -> str:
 def _is_loopback(host: str) -> bool:
     if host.lower() in ("localhost", "localhost."):
         return True
+    import ipaddress  # only plain-http URLs get here
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
