@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from structocr_cli import __version__
-from structocr_cli.errors import ExitCode, StructocrError, UsageError
-from structocr_cli.keys import redact
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -74,6 +72,8 @@ def _debug() -> bool:
 def _enable_debug_log() -> None:
     import logging
 
+    from structocr_cli.keys import redact
+
     class RedactingFormatter(logging.Formatter):
         def format(self, record: logging.LogRecord) -> str:
             return redact(super().format(record))
@@ -88,6 +88,10 @@ def _enable_debug_log() -> None:
 @contextmanager
 def reporting(json_errors: bool = False) -> Iterator[None]:
     """Turn every exception into one line on stderr (or a JSON document) and an exit code."""
+    # Imported here, not at the top: --help, --version and TAB never need them.
+    from structocr_cli.errors import ExitCode, StructocrError
+    from structocr_cli.keys import redact
+
     try:
         yield
     except typer.Exit:
@@ -290,6 +294,8 @@ def balance(
     With gate options, a breached gate prints a line on stderr and exits 1; a balance
     that cannot be fetched exits with its error code, never 0 or 1.
     """
+    from structocr_cli.errors import UsageError
+
     fmt = Output.json if json_flag else output
     with reporting(json_errors=fmt is Output.json):
         if json_flag and output not in (None, Output.json):
@@ -337,6 +343,7 @@ def _balance(
 
     from structocr_cli.core import fetch_balance
     from structocr_cli.derive import derive
+    from structocr_cli.errors import ExitCode, StructocrError
     from structocr_cli.settings import resolve
 
     label = None
@@ -618,6 +625,8 @@ def config_show(profile: ProfileOpt = None) -> None:
         for label, value in lines:
             print(f"{label + ':':<13}{value}")
         if now.key is None:
+            from structocr_cli.errors import ExitCode
+
             raise typer.Exit(ExitCode.UNAUTHORIZED)
 
 
