@@ -88,6 +88,10 @@ def main() -> None:
              ("requests + json.dumps script", [PYTHON, str(plain), mock.url], env), 1.3),
             ("structocr balance (table)", balance, env,
              ("requests + rich table script", [PYTHON, str(rich), mock.url], env), 1.3),
+            # The floor for any typer CLI: the --json baseline plus typer's own import.
+            ("structocr balance --json", [*balance, "--json"], env,
+             ("the same script + import typer", [PYTHON, "-c", "import typer\n"
+              f"import sys; sys.argv = ['x', {mock.url!r}]\n" + REQUESTS_SCRIPT], env), None),
         ]  # fmt: skip
         print(f"{RUNS} runs each after {WARMUP} warm-up runs, each command in turn with its")
         print("baseline; times in ms (median, p10-p90)\n")
