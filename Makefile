@@ -33,6 +33,9 @@ demo: $(STAMP) ## the product against the local mock
 	STRUCTOCR_API_KEY=demo $(BIN)/structocr balance --json; echo; \
 	echo "\$$ STRUCTOCR_API_KEY=demo-404 structocr balance; echo \"exit code \$$?\""; \
 	code=0; STRUCTOCR_API_KEY=demo-404 $(BIN)/structocr balance || code=$$?; \
+	echo "exit code $$code"; echo; \
+	echo "\$$ STRUCTOCR_API_KEY=demo-low structocr balance -q --min-remaining 1000; echo \"exit code \$$?\""; \
+	code=0; STRUCTOCR_API_KEY=demo-low $(BIN)/structocr balance -q --min-remaining 1000 || code=$$?; \
 	echo "exit code $$code"
 
 lint: $(STAMP)

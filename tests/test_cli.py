@@ -193,9 +193,12 @@ HEAVY = {"requests", "urllib3", "rich", "pydantic", "platformdirs", "tomlkit", "
         ("--help",),
         ("balance", "--help"),
         ("mock", "--help"),
+        ("completion", "--help"),
         ("config", "--help"),
-        ("config", "set-key", "--help"),
-        ("config", "show", "--help"),
+        *(
+            ("config", name, "--help")
+            for name in ("set-key", "list", "use", "remove", "path", "show")
+        ),
     ],
 )
 def test_fast_paths_import_no_heavy_library(args: tuple[str, ...]) -> None:
