@@ -107,10 +107,10 @@ def set_key(path: Path, change: SetKey) -> Config:
 
     def apply(document: Any, config: Config) -> None:
         before.append(config)
+        if change.store == KEYRING:  # after the file is known to be writable and parseable
+            keystore.put(change.name, change.key)
         change.apply(document, config)
 
-    if change.store == KEYRING:
-        keystore.put(change.name, change.key)
     config_store.update(path, apply)
     previous = before[0].profiles.get(change.name)
     if change.store != KEYRING and previous is not None and previous.key_store == KEYRING:

@@ -196,8 +196,8 @@ def _no_key(env: Mapping[str, str], config: Config, profile: str) -> NoApiKeyErr
     return NoApiKeyError(
         "no API key found: looked at --api-key, --api-key-file, "
         f'{ENV_KEY} ({env_state}) and profile "{profile}" in {config.path}{file_state}',
-        f"Set {ENV_KEY}, pass --api-key-file FILE, or add api_key to "
-        f"[profiles.{profile}] in the config file",
+        f"Save one with: structocr config set-key -p {profile}; "
+        f"or set {ENV_KEY}, or pass --api-key-file FILE",
     )
 
 

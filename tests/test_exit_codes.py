@@ -109,7 +109,13 @@ def test_http_401_exits_41_naming_key_source(server: MockServer) -> None:
 def test_no_api_key_exits_41_saying_where_it_looked(config_file: Path) -> None:
     result = run("balance")
     assert result.returncode == 41
-    for place in ("--api-key", "--api-key-file", "STRUCTOCR_API_KEY", str(config_file)):
+    for place in (
+        "--api-key",
+        "--api-key-file",
+        "STRUCTOCR_API_KEY",
+        str(config_file),
+        "structocr config set-key -p default",
+    ):
         assert place in result.stderr
 
 

@@ -118,3 +118,10 @@ def test_keyring_reads_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
             keystore.get("any")
     finally:
         keyring.set_keyring(previous)
+
+
+def test_a_broken_file_leaves_the_keyring_untouched(vault: Path, config_file: Path) -> None:
+    config_file.write_text("[profiles.x\n")
+    result = run("config", "set-key", "-p", "kr", "--store", "keyring", stdin=LONG_KEY)
+    assert result.returncode == 2
+    assert not vault.exists()
