@@ -90,7 +90,7 @@ def reporting(json_errors: bool = False) -> Iterator[None]:
     """Turn every exception into one line on stderr (or a JSON document) and an exit code."""
     # Imported here, not at the top: --help, --version and TAB never need them.
     from structocr_cli.errors import ExitCode, StructocrError
-    from structocr_cli.keys import redact
+    from structocr_cli.keys import redact, sanitize
 
     try:
         yield
@@ -115,7 +115,8 @@ def reporting(json_errors: bool = False) -> Iterator[None]:
             print(redact(traceback.format_exc()), file=sys.stderr, end="")
         name = type(exc).__name__
         print(
-            redact(f"structocr: internal error ({name}: {exc}). This is a bug: please report it, ")
+            redact(f"structocr: internal error ({name}: {sanitize(str(exc))}). This is a bug: ")
+            + "please report it, "
             + f"with the output of the same command run with {ENV_DEBUG}=1",
             file=sys.stderr,
         )
@@ -365,8 +366,12 @@ def _balance(
 
         checks = evaluate(thresholds, result, derived)
     if not quiet:
-        _emit(fmt, fields, result, derived, settings)
-        sys.stdout.flush()
+        try:
+            _emit(fmt, fields, result, derived, settings)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader went away (`| head -1`); the gates below still decide the exit code.
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces the closed stream
     for check in checks:
         if check.breached:
             print(check.line(), file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +17,7 @@ from structocr_cli.errors import UsageError
 from structocr_cli.gates import GATES, Gate, evaluate, parse_threshold
 from structocr_cli.mock import MockServer
 from structocr_cli.model import parse_balance
-from tests.conftest import run
+from tests.conftest import STRUCTOCR, run
 from tests.test_model import REFERENCE
 
 NOW = datetime(2026, 6, 16, tzinfo=timezone.utc)  # 15 days into the reference period
@@ -154,3 +155,17 @@ def test_every_gate_option_reaches_its_gate(server: MockServer, gate: Gate) -> N
     assert result.stderr.startswith(f"gate failed: {gate.path} ")
     assert result.stderr.rstrip().endswith(f"({gate.option})")
     assert gate.option in run("balance", "--help").stdout
+
+
+def test_a_closed_pipe_does_not_hide_a_breached_gate(server: MockServer) -> None:
+    proc = subprocess.Popen(
+        [str(STRUCTOCR), "balance", "--base-url", server.url, "--api-key", "demo", "-o", "tsv",
+         "--min-remaining", "1e9"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    proc.stdout.close()  # like `| head -0`: the reader is gone before anything is written
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "gate failed" in err
+    assert "Traceback" not in err
