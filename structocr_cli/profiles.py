@@ -28,21 +28,23 @@ class Row:
     """Masked key, or "(keyring)" when the key is in the OS keyring."""
     base_url: str | None
     default: bool
+    key_store: str
 
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "key": self.key, "base_url": self.base_url,
-                "key_store": KEYRING if self.key == "(keyring)" else "file",
-                "default": self.default}  # fmt: skip
+                "key_store": self.key_store, "default": self.default}  # fmt: skip
 
 
 def rows(config: Config) -> list[Row]:
     result = []
     for name, profile in sorted(config.profiles.items()):
-        if profile.key_store == KEYRING:
+        store = KEYRING if profile.key_store == KEYRING else "file"
+        if store == KEYRING:
             shown = "(keyring)"
         else:
             shown = keys.mask(profile.api_key) if profile.api_key else "(no key)"
-        result.append(Row(name, shown, profile.base_url, name == config.default_profile))
+        default = name == config.default_profile
+        result.append(Row(name, shown, profile.base_url, default, store))
     return result
 
 

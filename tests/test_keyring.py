@@ -125,3 +125,9 @@ def test_a_broken_file_leaves_the_keyring_untouched(vault: Path, config_file: Pa
     result = run("config", "set-key", "-p", "kr", "--store", "keyring", stdin=LONG_KEY)
     assert result.returncode == 2
     assert not vault.exists()
+
+
+def test_list_json_names_the_keyring_store(vault: Path, config_file: Path) -> None:
+    run("config", "set-key", "-p", "kr", "--store", "keyring", stdin=LONG_KEY)
+    (row,) = json.loads(run("config", "list", "--json").stdout)
+    assert (row["key"], row["key_store"]) == ("(keyring)", "keyring")
