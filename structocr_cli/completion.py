@@ -1,48 +1,182 @@
-"""Shell completion scripts and TAB-time completion, on top of typer's.
+"""Shell completion: the scripts, and how TAB-time candidates reach each shell as plain text.
 
-Every TAB runs ``structocr`` again (fish runs it twice), so this path imports nothing heavy:
-typer renders zsh/fish/PowerShell help texts through rich, which we skip (help is plain).
+A candidate (a profile name read from a hand-edited file, say) must never become code in the
+user's shell, whatever it contains. So no script here runs ``eval`` on what the program
+prints, candidates with control characters are dropped, and each shell gets them in the form
+it inserts literally: bash backslash-escaped, zsh through ``compadd`` (which quotes), fish as
+is (fish escapes on insertion), PowerShell single-quoted.
+
+Every TAB runs ``structocr`` again (fish runs it twice), so this path imports nothing heavy.
+typer's parsing of the shell's request is reused; that is typer's private API, used only in
+``_typer_shell_classes`` (a test fails there first when a typer upgrade moves it).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from typing import Any
 
 PROG = "structocr"
 COMPLETE_VAR = "_STRUCTOCR_COMPLETE"
-SHELLS = ("bash", "zsh", "fish", "powershell")
-FILES = {"bash": "structocr.bash", "zsh": "_structocr", "fish": "structocr.fish",
-         "powershell": "structocr.ps1"}  # fmt: skip
 
-# typer's zsh script only runs compdef, so autoloaded from $fpath it completes nothing on
-# the first TAB; run the completion function when zsh autoloads the file.
-_ZSH_COMPDEF = "compdef _structocr_completion structocr"
-_ZSH_AUTOLOAD = (
-    'if [[ $zsh_eval_context[-1] == loadautofunc ]]; then _structocr_completion "$@"; '
-    "else compdef _structocr_completion structocr; fi"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_BASH_UNSAFE = re.compile(r"([^A-Za-z0-9_@%+=:,./-])")
+_POWERSHELL_SAFE = re.compile(r"[A-Za-z0-9_@%+=,./-]+")
+
+# One candidate per line into an array: no word splitting, no globbing, no empty candidate.
+_BASH = """\
+_structocr_completion() {
+    local line
+    COMPREPLY=()
+    while IFS= read -r line; do
+        [[ -n $line ]] && COMPREPLY+=("$line")
+    done < <(env COMP_WORDS="${COMP_WORDS[*]}" COMP_CWORD="$COMP_CWORD" \\
+        _STRUCTOCR_COMPLETE=complete_bash "$1")
+    return 0
+}
+
+complete -o default -F _structocr_completion structocr
+"""
+
+# Candidates arrive as "value", "help" line pairs and go to compadd/_describe, which quote
+# what they insert: nothing the program prints is evaluated. The last line completes on the
+# first TAB when zsh autoloads this file from $fpath (a bare compdef would only register).
+_ZSH = """\
+#compdef structocr
+
+_structocr_completion() {
+  local -a response described plain
+  local value help
+  response=("${(@f)$(env _TYPER_COMPLETE_ARGS="${words[1,$CURRENT]}" \\
+    _STRUCTOCR_COMPLETE=complete_zsh structocr)}")
+  for value help in "${response[@]}"; do
+    [[ -z $value ]] && continue
+    if [[ $help == _ ]]; then
+      plain+=("$value")
+    else
+      described+=("${value//:/\\\\:}:$help")
+    fi
+  done
+  (( ${#described} )) && _describe -V unsorted described -U
+  (( ${#plain} )) && compadd -U -V unsorted -a plain
+  (( ${#described} + ${#plain} )) || _files
+}
+
+if [[ $zsh_eval_context[-1] == loadautofunc ]]; then _structocr_completion "$@"; \
+else compdef _structocr_completion structocr; fi
+"""
+
+_FISH = (
+    'complete --command structocr --no-files --arguments "(env _STRUCTOCR_COMPLETE=complete_fish'
+    ' _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) structocr)"'
+    ' --condition "env _STRUCTOCR_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args'
+    ' _TYPER_COMPLETE_ARGS=(commandline -cp) structocr"\n'
 )
 
+_POWERSHELL = """\
+Import-Module PSReadLine
+Set-PSReadLineKeyHandler -Chord Tab -Function MenuComplete
+$scriptblock = {
+    param($wordToComplete, $commandAst, $cursorPosition)
+    $Env:_STRUCTOCR_COMPLETE = "complete_powershell"
+    $Env:_TYPER_COMPLETE_ARGS = $commandAst.ToString()
+    $Env:_TYPER_COMPLETE_WORD_TO_COMPLETE = $wordToComplete
+    structocr | ForEach-Object {
+        $commandArray = $_ -Split ":::"
+        $command = $commandArray[0]
+        $helpString = $commandArray[1]
+        [System.Management.Automation.CompletionResult]::new(
+            $command, $command, 'ParameterValue', $helpString)
+    }
+    $Env:_STRUCTOCR_COMPLETE = ""
+    $Env:_TYPER_COMPLETE_ARGS = ""
+    $Env:_TYPER_COMPLETE_WORD_TO_COMPLETE = ""
+}
+Register-ArgumentCompleter -Native -CommandName structocr -ScriptBlock $scriptblock
+"""
 
-def enable() -> None:
-    """Register typer's shell classes (skipped by add_completion=False), without rich."""
-    from typer import _completion_classes
-    from typer._completion_classes import completion_init
-
-    # Help texts are plain (rich_markup_mode=None); rendering them through rich would only
-    # cost its import on every TAB.
-    _completion_classes._sanitize_help_text = lambda text: text
-    completion_init()
+SCRIPTS = {"bash": _BASH, "zsh": _ZSH, "fish": _FISH, "powershell": _POWERSHELL}
 
 
 def script(shell: str) -> str:
     """The completion script for ``shell``, the same bytes on every run."""
-    from typer._completion_shared import get_completion_script
+    return SCRIPTS[shell]
 
-    text = get_completion_script(prog_name=PROG, complete_var=COMPLETE_VAR, shell=shell)
+
+def usable(value: str) -> bool:
+    """A candidate that can travel as one line and be shown without side effects."""
+    return bool(value) and not _CONTROL.search(value) and ":::" not in value
+
+
+def one_line(help_text: str | None) -> str:
+    return " ".join(_CONTROL.sub(" ", help_text or "").split())
+
+
+def bash_word(value: str) -> str:
+    """``value`` backslash-escaped: bash inserts COMPREPLY entries as typed text."""
+    return _BASH_UNSAFE.sub(r"\\\1", value)
+
+
+def powershell_word(value: str) -> str:
+    """``value`` as a PowerShell literal: PowerShell inserts completions as typed text."""
+    if _POWERSHELL_SAFE.fullmatch(value):
+        return value
+    return "'" + value.replace("'", "''").replace("\u2019", "\u2019\u2019") + "'"
+
+
+def format_candidate(shell: str, value: str, help_text: str | None) -> str | None:
+    """One candidate in the form ``shell``'s script expects; None drops it."""
+    if not usable(value):
+        return None
+    shown = one_line(help_text)
+    if shell == "bash":
+        return bash_word(value)
     if shell == "zsh":
-        text = text.replace(_ZSH_COMPDEF, _ZSH_AUTOLOAD)
-    return text + "\n"
+        return f"{value}\n{shown or '_'}"
+    if shell == "fish":
+        return f"{value}\t{shown}" if shown else value
+    return f"{powershell_word(value)}:::{shown or ' '}"
+
+
+def enable() -> None:
+    """Register this module's shell classes for the ``complete_<shell>`` instructions."""
+    from typer._click.shell_completion import add_completion_class
+
+    for shell, cls in _typer_shell_classes().items():
+        add_completion_class(cls, shell)
+
+
+def _typer_shell_classes() -> dict[str, Any]:
+    """typer's request parsing for each shell, with our own output format.
+
+    typer's private API: a typer upgrade that moves it makes ``test_typer_private_api``
+    fail, and the typer pin in pyproject.toml says so.
+    """
+    from typer import _completion_classes as typer_shells
+
+    def formatted(base: Any, shell: str) -> Any:
+        class Shell(base):  # type: ignore[misc]
+            def complete(self) -> str:
+                args, incomplete = self.get_completion_args()
+                found = self.get_completions(args, incomplete)
+                lines = (format_candidate(shell, item.value, item.help) for item in found)
+                text = "\n".join(line for line in lines if line is not None)
+                if shell == "fish" and os.environ.get("_TYPER_COMPLETE_FISH_ACTION") == "is-args":
+                    raise SystemExit(0 if text else 1)
+                return text
+
+        return Shell
+
+    powershell = formatted(typer_shells.PowerShellComplete, "powershell")
+    return {
+        "bash": formatted(typer_shells.BashComplete, "bash"),
+        "zsh": formatted(typer_shells.ZshComplete, "zsh"),
+        "fish": formatted(typer_shells.FishComplete, "fish"),
+        "powershell": powershell,
+        "pwsh": powershell,
+    }
 
 
 def install_path(shell: str, env: dict[str, str] | os._Environ[str]) -> Path:

@@ -46,12 +46,16 @@ class Config:
         return f"{self.path} is readable by other users; fix it with: chmod 600 {self.path}"
 
 
+PROFILE_NAME_RULE = "Use 1 to 64 characters of letters, digits, '_', '.' and '-'"
+
+
+def valid_profile_name(name: str) -> bool:
+    return bool(_PROFILE_NAME.fullmatch(name))
+
+
 def check_profile_name(name: str) -> str:
-    if not _PROFILE_NAME.fullmatch(name):
-        raise UsageError(
-            f"invalid profile name {sanitize(name, 70)!r}",
-            "Use 1 to 64 characters of letters, digits, '_', '.' and '-'",
-        )
+    if not valid_profile_name(name):
+        raise UsageError(f"invalid profile name {sanitize(name, 70)!r}", PROFILE_NAME_RULE)
     return name
 
 
@@ -145,9 +149,13 @@ def parse_toml(path: Path, raw: bytes, what: str = "config file") -> dict[str, A
         raise _invalid(path, line, reason[:1].lower() + reason[1:], what) from None
 
 
-def _invalid(path: Path, line: int, reason: str, what: str = "config file") -> ConfigError:
+def _invalid(
+    path: Path, line: int, reason: str, what: str = "config file", hint: str = ""
+) -> ConfigError:
     where = f"{path}, line {line}" if line else str(path)
-    return ConfigError(f"invalid {what} {where}: {reason}", "Fix the file (see the README)")
+    return ConfigError(
+        f"invalid {what} {where}: {reason}", hint or "Fix the file (see the README)"
+    )
 
 
 def _line_of(text: str, section: str | None, key: str | None) -> int:
@@ -170,17 +178,43 @@ def _line_of(text: str, section: str | None, key: str | None) -> int:
     return header_line
 
 
+def _header_line(text: str, name: str) -> int:
+    """Best-effort line of the ``[profiles.NAME]`` header, however NAME was quoted."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if (
+            stripped.startswith("[")
+            and "profiles" in stripped
+            and _unquoted(name) in _unquoted(stripped)
+        ):
+            return number
+    return 0
+
+
+def _unquoted(text: str) -> str:
+    return text.replace('"', "").replace("'", "").replace("\\", "")
+
+
 def _check(path: Path, text: str, data: dict[str, Any]) -> Config:
     default = data.get("default_profile")
     if default is not None and not isinstance(default, str):
         raise _invalid(
             path, _line_of(text, None, "default_profile"), "default_profile must be a string"
         )
+    if default is not None and not valid_profile_name(default):
+        line = _line_of(text, None, "default_profile")
+        reason = f"default_profile {sanitize(default, 70)!r} is not a valid profile name"
+        raise _invalid(path, line, reason, hint=PROFILE_NAME_RULE)
     profiles_raw = data.get("profiles", {})
     if not isinstance(profiles_raw, dict):
         raise _invalid(path, _line_of(text, None, "profiles"), "profiles must be a table")
     profiles: dict[str, Profile] = {}
     for name, table in profiles_raw.items():
+        # A name is offered to shell completion and shown in messages: it must be inert.
+        if not valid_profile_name(name):
+            line = _header_line(text, name) or _line_of(text, None, "profiles")
+            reason = f"profile name {sanitize(name, 70)!r} is not valid"
+            raise _invalid(path, line, reason, hint=PROFILE_NAME_RULE)
         section = f"profiles.{name}"
         if not isinstance(table, dict):
             raise _invalid(path, _line_of(text, "profiles", name), f"{section} must be a table")
