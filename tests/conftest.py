@@ -1,12 +1,16 @@
-"""Shared fixtures: isolation from the real user, a loopback mock, the installed CLI."""
+"""Shared fixtures: isolation from the real user, a loopback mock, the CLI in process (fast)
+and as the installed console script (for what only a real process shows)."""
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import re
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -84,7 +88,64 @@ def other_server() -> Iterator[MockServer]:
         yield mock
 
 
-def run(
+@dataclass(frozen=True)
+class Result:
+    """What a run of the CLI left: its exit code and what it wrote to each stream."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class _Stdin(io.StringIO):
+    """Piped input: not a terminal, readable once."""
+
+    def isatty(self) -> bool:
+        return False
+
+
+def run(*args: str, env: Mapping[str, str] | None = None, stdin: str | None = None) -> Result:
+    """Run the CLI's entry point in this process with these arguments, extra environment and
+    stdin, as the console script would; stdout and stderr captured apart."""
+    from structocr_cli.cli import main
+
+    saved_env = dict(os.environ)
+    saved = sys.stdin, sys.stdout, sys.stderr
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.update(env or {})
+    _forget_keyring_backend()  # keyring picks its backend once per process, from the env
+    sys.stdin, sys.stdout, sys.stderr = _Stdin(stdin or ""), out, err
+    try:
+        code = _exit_code(main, args)
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved
+        os.environ.clear()
+        os.environ.update(saved_env)
+        logging.getLogger("structocr").handlers.clear()
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def _exit_code(main: object, args: tuple[str, ...]) -> int:
+    saved_argv = sys.argv
+    sys.argv = ["structocr", *args]
+    try:
+        code = main()  # type: ignore[operator]
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        sys.argv = saved_argv
+    if code is None:
+        return 0
+    return code if isinstance(code, int) else 1
+
+
+def _forget_keyring_backend() -> None:
+    core = sys.modules.get("keyring.core")
+    if core is not None:
+        core._keyring_backend = None  # type: ignore[attr-defined]
+
+
+def run_process(
     *args: str,
     env: Mapping[str, str] | None = None,
     stdin: str | None = None,
@@ -104,6 +165,6 @@ def run(
 
 def imported(*args: str) -> set[str]:
     """Top-level modules a run of the CLI imports (stable, unlike timings)."""
-    result = run(*args, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    result = run_process(*args, env={"PYTHONPROFILEIMPORTTIME": "1"})
     names = re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)", result.stderr, re.MULTILINE)
     return {name.split(".")[0] for name in names}

@@ -107,7 +107,7 @@ def bash_complete(line: str, bin_dir: str = BIN, cwd: Path | None = None) -> lis
     script = (
         f'source "{COMPLETIONS / "structocr.bash"}"\n'
         f"COMP_WORDS=({' '.join(repr(w) for w in words)}); COMP_CWORD={len(words) - 1}\n"
-        '_structocr_completion structocr\n'
+        "_structocr_completion structocr\n"
         'for w in "${COMPREPLY[@]}"; do printf "%s\\n" "$w"; done\n'
     )
     result = subprocess.run(

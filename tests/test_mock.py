@@ -161,6 +161,6 @@ def test_fixtures_map_keys_to_balances(tmp_path: Path, suffix: str) -> None:
 def test_invalid_fixtures_exit_2(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "fixtures.toml"
     path.write_text(content)
-    result = run("mock", "--port", "0", "--fixtures", str(path), timeout=10)
+    result = run("mock", "--port", "0", "--fixtures", str(path))
     assert result.returncode == 2
     assert message in result.stderr
