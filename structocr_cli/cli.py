@@ -1,32 +1,37 @@
-"""The command line: the only module that imports typer.
+"""The command line: options in, one exit code out.
 
-Commands parse options, call the core, render, and return. Every error becomes an exit
-code in ``reporting`` (the one funnel), which ``CliRunner`` tests see as users do.
-requests, rich and platformdirs are imported inside the commands that need them, so
-``--help`` and ``--version`` start fast.
+Each command turns its options into a ``Call``: what to run once parsing is done. ``main``
+runs it and is the one place where outcomes and errors become exit codes and error lines
+(plain, or a JSON document under ``--json``), so in-process tests see what users see. The
+work itself is in ``core`` and ``profiles``; what is printed, in ``formats`` and ``output``.
+typer is imported here (and its completion classes in ``completion``); requests, rich and
+platformdirs only inside the calls that need them, so ``--help`` and TAB start fast.
 """
 
+import inspect
 import math
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
 from structocr_cli import __version__
+from structocr_cli.formats import CHOICES
+from structocr_cli.gates import GATES
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from decimal import Decimal
 
     from structocr_cli.config import Config
-    from structocr_cli.derive import Derived
-    from structocr_cli.gates import Check
-    from structocr_cli.model import Balance
-    from structocr_cli.settings import Flags, Settings
+    from structocr_cli.core import Outcome
+    from structocr_cli.formats import Format
+    from structocr_cli.settings import Flags
 
 ENV_DEBUG = "STRUCTOCR_DEBUG"
 
@@ -57,19 +62,29 @@ app = typer.Typer(
 )
 
 
-class Output(str, Enum):
-    table = "table"
-    json = "json"
-    tsv = "tsv"
-    env = "env"
-    openmetrics = "openmetrics"
+# The --output choices, from the one table of formats.
+Output = Enum("Output", {name: name for name in CHOICES}, type=str)  # type: ignore[misc]
+
+
+class Call(NamedTuple):
+    """What a command asks ``main`` to run once its options are parsed."""
+
+    run: Callable[[], int]
+    """Does the work; returns the exit code of an outcome, raises a typed error."""
+    json_errors: bool = False
+    """Errors as one JSON document on stderr instead of a line."""
 
 
 def _debug() -> bool:
     return os.environ.get(ENV_DEBUG, "") not in ("", "0")
 
 
-def _enable_debug_log() -> None:
+@contextmanager
+def _debug_log(err: IO[str]) -> Iterator[None]:
+    """With STRUCTOCR_DEBUG set, the client's log to stderr, keys redacted."""
+    if not _debug():
+        yield
+        return
     import logging
 
     from structocr_cli.keys import redact
@@ -78,49 +93,15 @@ def _enable_debug_log() -> None:
         def format(self, record: logging.LogRecord) -> str:
             return redact(super().format(record))
 
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(err)
     handler.setFormatter(RedactingFormatter("structocr: debug: %(message)s"))
     logger = logging.getLogger("structocr")
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
-
-
-@contextmanager
-def reporting(json_errors: bool = False) -> Iterator[None]:
-    """Turn every exception into one line on stderr (or a JSON document) and an exit code."""
-    # Imported here, not at the top: --help, --version and TAB never need them.
-    from structocr_cli.errors import ExitCode, StructocrError
-    from structocr_cli.keys import redact, sanitize
-
     try:
         yield
-    except typer.Exit:
-        raise
-    except StructocrError as exc:
-        from structocr_cli.output import error_document, error_line
-
-        print(error_document(exc) if json_errors else error_line(exc), file=sys.stderr)
-        raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        print("structocr: interrupted", file=sys.stderr)
-        raise typer.Exit(ExitCode.INTERRUPTED) from None
-    except BrokenPipeError:
-        # The reader went away (e.g. `| head -1`); nothing left to say to it.
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces the closed stream
-        raise typer.Exit(ExitCode.OK) from None
-    except Exception as exc:
-        if _debug():
-            import traceback
-
-            print(redact(traceback.format_exc()), file=sys.stderr, end="")
-        name = type(exc).__name__
-        print(
-            redact(f"structocr: internal error ({name}: {sanitize(str(exc))}). This is a bug: ")
-            + "please report it, "
-            + f"with the output of the same command run with {ENV_DEBUG}=1",
-            file=sys.stderr,
-        )
-        raise typer.Exit(ExitCode.INTERNAL) from None
+    finally:
+        logger.removeHandler(handler)
 
 
 def _version(value: bool) -> None:
@@ -211,36 +192,31 @@ TimeoutOpt = Annotated[
 ]
 
 
-def _gate(option: str, metavar: str, help_text: str) -> Any:
-    # The gates themselves are in gates.GATES, loaded only when a balance is checked.
-    return typer.Option(option, metavar=metavar, help=help_text, show_default=False)
-
-
-MinRemainingOpt = Annotated[
-    str | None, _gate("--min-remaining", "N", "Fail (exit 1) if account.credits_remaining < N.")
-]
-MaxPeriodCreditsOpt = Annotated[
-    str | None, _gate("--max-period-credits", "N", "Fail if account.credits_this_period > N.")
-]
-MaxKeyCreditsOpt = Annotated[
-    str | None, _gate("--max-key-credits", "N", "Fail if this_key.credits_used > N.")
-]
-MaxErrorRateOpt = Annotated[
-    str | None, _gate("--max-error-rate", "PCT", "Fail if the account's error rate (%) > PCT.")
-]
-MaxKeyErrorRateOpt = Annotated[
-    str | None, _gate("--max-key-error-rate", "PCT", "Fail if this key's error rate (%) > PCT.")
-]
-MaxLatencyOpt = Annotated[
-    str | None, _gate("--max-latency-ms", "N", "Fail if account.avg_latency_ms > N.")
-]
-MinRunwayOpt = Annotated[
-    str | None,
-    _gate("--min-runway-days", "D", "Fail if forecast.runway_days < D (no use: never fails)."),
-]
+def _with_gate_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add one option per gate of ``gates.GATES`` to ``command``'s signature (typer reads the
+    signature); their values reach the command in ``**gates``, keyed by the Python name."""
+    signature = inspect.signature(command)
+    fixed = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    options = [
+        inspect.Parameter(
+            gate.parameter,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[
+                str | None,
+                typer.Option(
+                    gate.option, metavar=gate.metavar, help=gate.help, show_default=False
+                ),
+            ],
+        )
+        for gate in GATES
+    ]
+    command.__signature__ = signature.replace(parameters=[*fixed, *options])  # type: ignore[attr-defined]
+    return command
 
 
 @app.command(epilog=EXIT_CODES)
+@_with_gate_options
 def balance(
     api_key: ApiKeyOpt = None,
     api_key_file: ApiKeyFileOpt = None,
@@ -280,14 +256,8 @@ def balance(
             "--no-ci", help="No GitHub Actions annotations or step summary.", show_default=False
         ),
     ] = False,
-    min_remaining: MinRemainingOpt = None,
-    max_period_credits: MaxPeriodCreditsOpt = None,
-    max_key_credits: MaxKeyCreditsOpt = None,
-    max_error_rate: MaxErrorRateOpt = None,
-    max_key_error_rate: MaxKeyErrorRateOpt = None,
-    max_latency_ms: MaxLatencyOpt = None,
-    min_runway_days: MinRunwayOpt = None,
-) -> None:
+    **gates: str | None,
+) -> Call:
     """Show the billing period, account credits and this key's usage; check budget gates.
 
     The key is taken from --api-key, --api-key-file, STRUCTOCR_API_KEY, then the
@@ -295,128 +265,101 @@ def balance(
     With gate options, a breached gate prints a line on stderr and exits 1; a balance
     that cannot be fetched exits with its error code, never 0 or 1.
     """
-    from structocr_cli.errors import UsageError
+    chosen = None if output is None else output.value
+    given = {gate.option: gates.get(gate.parameter) for gate in GATES}
 
-    fmt = Output.json if json_flag else output
-    with reporting(json_errors=fmt is Output.json):
-        if json_flag and output not in (None, Output.json):
-            raise UsageError(
-                f"--json and --output {output.value} contradict each other", "Pick one"
-            )
-        if fields and fmt is not None:
-            raise UsageError("--field prints bare values; it cannot be combined with --output")
-        if _debug():
-            _enable_debug_log()
-        given = {
-            "--min-remaining": min_remaining,
-            "--max-period-credits": max_period_credits,
-            "--max-key-credits": max_key_credits,
-            "--max-error-rate": max_error_rate,
-            "--max-key-error-rate": max_key_error_rate,
-            "--max-latency-ms": max_latency_ms,
-            "--min-runway-days": min_runway_days,
-        }
-        thresholds: dict[str, Decimal] = {}
-        if any(value is not None for value in given.values()):
-            from structocr_cli.gates import parse_threshold
-
-            thresholds = {k: parse_threshold(k, v) for k, v in given.items() if v is not None}
-        if fields:
-            from structocr_cli.formats import check_fields
-
-            check_fields(fields)
+    def run() -> int:
+        from structocr_cli import formats
         from structocr_cli.settings import Flags
 
+        fmt = formats.choose(chosen, json_flag, fields or [])
+        thresholds: Mapping[str, Decimal] = {}
+        if any(value is not None for value in given.values()):
+            from structocr_cli.gates import parse_thresholds
+
+            thresholds = parse_thresholds(given)
+        if fields:
+            from structocr_cli.machine import check_fields
+
+            check_fields(fields)
         flags = Flags(api_key, api_key_file, profile, base_url)
-        _balance(flags, timeout, fmt or Output.table, fields or [], quiet, no_ci, thresholds)
+        return _balance(flags, timeout, fmt, fields or [], quiet, no_ci, thresholds)
+
+    return Call(run, json_errors=json_flag or chosen == "json")
+
+
+def _github_actions() -> bool:
+    return os.environ.get("GITHUB_ACTIONS") == "true"
 
 
 def _balance(
     flags: "Flags",
     timeout: float,
-    fmt: Output,
-    fields: list[str],
+    fmt: "Format",
+    fields: Sequence[str],
     quiet: bool,
     no_ci: bool,
-    thresholds: "dict[str, Decimal]",
-) -> None:
-    from datetime import datetime, timezone
+    thresholds: "Mapping[str, Decimal]",
+) -> int:
+    from structocr_cli.core import BalanceRequest, check_balance
 
-    from structocr_cli.core import fetch_balance
-    from structocr_cli.derive import derive
-    from structocr_cli.errors import ExitCode, StructocrError
-    from structocr_cli.settings import resolve
-
-    label = None
-    try:
-        settings = resolve(flags, os.environ)
-        _warn_if_loose(settings.config)
-        label = settings.profile_label
-        result = fetch_balance(settings, timeout)
-    except StructocrError:
-        if fmt is Output.openmetrics and not quiet:
-            from structocr_cli.formats import openmetrics_down
-
-            sys.stdout.write(openmetrics_down(label))
-        raise
-    derived = derive(result, datetime.now(timezone.utc))
-    checks: list[Check] = []
-    if thresholds:
-        from structocr_cli.gates import evaluate
-
-        checks = evaluate(thresholds, result, derived)
-    if not quiet:
-        try:
-            _emit(fmt, fields, result, derived, settings)
-            sys.stdout.flush()
-        except BrokenPipeError:
-            # The reader went away (`| head -1`); the gates below still decide the exit code.
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces the closed stream
-    for check in checks:
-        if check.breached:
-            print(check.line(), file=sys.stderr)
-    if not no_ci:
-        _publish_ci(result, derived, checks)
-    if any(check.breached for check in checks):
-        raise typer.Exit(ExitCode.GATE_BREACHED)
-
-
-def _emit(
-    fmt: Output, fields: list[str], result: "Balance", derived: "Derived", settings: "Settings"
-) -> None:
+    ci = not no_ci and _github_actions()
+    request = BalanceRequest(flags, timeout, thresholds, derive=(fmt.derived and not quiet) or ci)
     out = sys.stdout
-    if fmt is Output.json and not fields:
-        from structocr_cli.output import write_json
+    try:
+        outcome = check_balance(request, os.environ)
+    except Exception:
+        if not quiet:  # a consumer of this output learns the balance is unknown, even now
+            from structocr_cli.core import Outcome
 
-        write_json(result.document, out)
+            fmt.write_failure(Outcome(), out)
+        raise
+    if outcome.settings is not None:
+        _warn_if_loose(outcome.settings.config)
+    if outcome.error is not None:
+        if not quiet:
+            fmt.write_failure(outcome, out)
+        raise outcome.error
+    if not quiet:
+        _write(lambda: fmt.write(outcome, fields, out), out)
+    for check in outcome.breached:
+        print(check.line(), file=sys.stderr)
+    if ci:
+        _publish_ci(outcome)
+    return outcome.exit_code
+
+
+def _write(write: Callable[[], None], out: IO[str]) -> None:
+    """Write and flush; a reader that went away (``| head -1``) is not an error here: the
+    gates still decide the exit code."""
+    try:
+        write()
+        out.flush()
+    except BrokenPipeError:
+        _silence(out)
+
+
+def _silence(out: IO[str]) -> None:
+    """Point a closed pipe's descriptor at /dev/null, so that the flush at exit finds
+    somewhere to write instead of failing again."""
+    try:
+        fileno = out.fileno()
+    except (OSError, ValueError):  # not a real file (tests capture in memory)
         return
-    from structocr_cli import formats
-
-    if fields:
-        out.write(formats.field_lines(fields, result, derived))
-    elif fmt is Output.tsv:
-        out.write(formats.tsv(result, derived))
-    elif fmt is Output.env:
-        out.write(formats.env(result, derived))
-    elif fmt is Output.openmetrics:
-        out.write(formats.openmetrics(result, derived, settings.profile_label))
-    else:
-        from structocr_cli.render import report
-
-        source = f"{settings.base_url.value}, key from {settings.api_key.source}"
-        report(result, derived, source, out)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fileno)
+    os.close(devnull)
 
 
-def _publish_ci(result: "Balance", derived: "Derived", checks: "list[Check]") -> None:
-    if os.environ.get("GITHUB_ACTIONS") != "true":
-        return
+def _publish_ci(outcome: "Outcome") -> None:
     from structocr_cli import ci
 
-    ci.annotate(checks, sys.stderr)
+    balance, derived = outcome.figures()
+    ci.annotate(outcome.checks, sys.stderr)
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_path:
         try:
-            ci.append_summary(summary_path, ci.summary(result, derived, checks))
+            ci.append_summary(summary_path, ci.summary(balance, derived, outcome.checks))
         except OSError as exc:
             print(f"structocr: warning: cannot write the step summary: {exc}", file=sys.stderr)
 
@@ -433,15 +376,19 @@ def mock(
             show_default=False,
         ),
     ] = None,
-) -> None:
+) -> Call:
     """Run a local StructOCR server for demos and offline tests.
 
     Prints its base URL first. Demo keys: demo, demo-low, demo-404, demo-500, demo-flaky.
     """
-    with reporting():
+
+    def run() -> int:
         from structocr_cli.mock import run
 
         run(host, port, fixtures, sys.stdout, sys.stderr)
+        return 0
+
+    return Call(run)
 
 
 config_app = typer.Typer(
@@ -501,7 +448,7 @@ def config_set_key(
         Store, typer.Option(help="Where to keep the key: this file, or the OS keyring.")
     ] = Store.file,
     timeout: TimeoutOpt = 30.0,
-) -> None:
+) -> Call:
     """Save an API key typed at a hidden prompt or piped on stdin.
 
     The key is never an argument (arguments are visible to other users). From a script:
@@ -509,28 +456,33 @@ def config_set_key(
     \b
       printf %s "$KEY" | structocr config set-key -p ci
     """
-    with reporting():
+
+    def run() -> int:
         from structocr_cli import profiles
         from structocr_cli.config import check_profile_name, load_config
-        from structocr_cli.settings import Sourced, check_base_url
+        from structocr_cli.settings import Kind, Source, Sourced, check_base_url
 
         check_profile_name(profile)
-        if base_url is not None:
-            base_url = check_base_url(Sourced(base_url, "--base-url"))
+        url = base_url
+        if url is not None:
+            url = check_base_url(Sourced(url, Source(Kind.FLAG, "--base-url")))
         path = _config_path()
         key = profiles.read_new_key(_read_secret(f"API key for profile {profile!r}: "))
         credits = ""
         if verify:
-            credits = _verify(key, profiles.verify_base_url(
-                load_config(path), os.environ, profile, base_url), timeout)  # fmt: skip
-        change = profiles.SetKey(profile, key, base_url, make_default, store.value)
+            where = profiles.verify_base_url(load_config(path), os.environ, profile, url)
+            credits = _verify(key, where, timeout)
+        change = profiles.SetKey(profile, key, url, make_default, store.value)
         before = profiles.set_key(path, change)
-        where = "the OS keyring" if store is Store.keyring else str(path)
+        place = "the OS keyring" if store is Store.keyring else str(path)
         default = make_default or not before.default_profile
         note = "; it is the default profile" if default else ""
         from structocr_cli.keys import mask
 
-        _say(f'saved the key {mask(key)} for profile "{profile}" in {where}{note}{credits}')
+        _say(f'saved the key {mask(key)} for profile "{profile}" in {place}{note}{credits}')
+        return 0
+
+    return Call(run)
 
 
 def _read_secret(prompt: str) -> str:
@@ -542,20 +494,21 @@ def _read_secret(prompt: str) -> str:
 
 
 def _verify(key: str, base_url: str, timeout: float) -> str:
-    from structocr_cli.client import BalanceClient
-    from structocr_cli.core import within
+    from structocr_cli.core import verify_key
     from structocr_cli.fields import number
 
-    balance = within(timeout, BalanceClient().fetch, base_url, key)
+    balance = verify_key(key, base_url, timeout)
     return f" (verified: {number(balance.account.credits_remaining)} credits remaining)"
 
 
 @config_app.command("list")
 def config_list(
     json_out: Annotated[bool, typer.Option("--json", help="One JSON array, keys masked.")] = False,
-) -> None:
+) -> Call:
     """List profiles: name, masked key, base URL, and * on the default."""
-    with reporting(json_errors=json_out):
+
+    def run() -> int:
+        from structocr_cli import output
         from structocr_cli.profiles import rows
         from structocr_cli.settings import read_config
 
@@ -563,76 +516,73 @@ def config_list(
         _warn_if_loose(config)
         found = rows(config)
         if json_out:
-            import json
-
-            print(json.dumps([row.as_json() for row in found], indent=2))
-            return
-        if not found:
+            output.write_json([row.as_json() for row in found], sys.stdout)
+        elif found:
+            sys.stdout.write(output.profile_lines(found))
+        else:
             _say(f"no profiles in {config.path}; add one with: structocr config set-key")
-            return
-        width = max(len(row.name) for row in found)
-        for row in found:
-            marker = "*" if row.default else " "
-            print(f"{marker} {row.name:<{width}}  {row.key:<12}  {row.base_url or ''}".rstrip())
+        return 0
+
+    return Call(run, json_errors=json_out)
 
 
 ProfileArg = Annotated[str, typer.Argument(metavar="NAME", autocompletion=_complete_profile)]
 
 
 @config_app.command("use")
-def config_use(name: ProfileArg) -> None:
+def config_use(name: ProfileArg) -> Call:
     """Make NAME the default profile."""
-    with reporting():
+
+    def run() -> int:
         from structocr_cli import profiles
 
         profiles.use(_config_path(), name)
         _say(f'"{name}" is now the default profile')
+        return 0
+
+    return Call(run)
 
 
 @config_app.command("remove")
-def config_remove(name: ProfileArg) -> None:
+def config_remove(name: ProfileArg) -> Call:
     """Delete profile NAME (and its key)."""
-    with reporting():
+
+    def run() -> int:
         from structocr_cli import profiles
 
         for warning in profiles.remove(_config_path(), name):
             _say(f"warning: {warning}")
         _say(f'removed profile "{name}"')
+        return 0
+
+    return Call(run)
 
 
 @config_app.command("path")
-def config_path_command() -> None:
+def config_path_command() -> Call:
     """Print the config file's path (STRUCTOCR_CONFIG overrides it)."""
-    with reporting():
+
+    def run() -> int:
         print(_config_path())
+        return 0
+
+    return Call(run)
 
 
 @config_app.command("show")
-def config_show(profile: ProfileOpt = None) -> None:
+def config_show(profile: ProfileOpt = None) -> Call:
     """Show what balance would use now, and why (no network)."""
-    with reporting():
-        from structocr_cli.keys import mask
+
+    def run() -> int:
+        from structocr_cli.output import status_lines
         from structocr_cli.profiles import status
 
         now = status(profile, os.environ)
         _warn_if_loose(now.config)
-        key = (
-            f"{mask(now.key.value)} (from {now.key.source})"
-            if now.key
-            else f"none: {now.problem_text}"
-        )
-        lines = [
-            ("Profile", f"{now.profile.value} (from {now.profile.source})"),
-            ("API key", key),
-            ("Base URL", f"{now.base_url.value} (from {now.base_url.source})"),
-            ("Config file", f"{now.config.path} ({now.permissions})"),
-        ]
-        for label, value in lines:
-            print(f"{label + ':':<13}{value}")
-        if now.key is None:
-            from structocr_cli.errors import ExitCode
+        sys.stdout.write(status_lines(now))
+        return now.exit_code
 
-            raise typer.Exit(ExitCode.UNAUTHORIZED)
+    return Call(run)
 
 
 class Shell(str, Enum):
@@ -649,27 +599,90 @@ def completion(
         bool,
         typer.Option("--install", help="Write it where the shell looks for completions."),
     ] = False,
-) -> None:
+) -> Call:
     """Print the shell completion script (or install it with --install).
 
     \b
       structocr completion zsh > ~/.zfunc/_structocr
       structocr completion --install fish
     """
-    with reporting():
+
+    def run() -> int:
         from structocr_cli import completion as scripts
 
         if not install:
             sys.stdout.write(scripts.script(shell.value))
-            return
+            return 0
         path, step = scripts.install(shell.value, os.environ)
         _say(f"wrote {path}; {step}")
+        return 0
+
+    return Call(run)
 
 
-def main() -> None:
-    """Console-script entry point."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry point: parse, run, and turn whatever happens into an exit code.
+
+    The one place where errors become exit codes and messages (the README's table).
+    """
     if "_STRUCTOCR_COMPLETE" in os.environ:  # completion.COMPLETE_VAR, without the import
         from structocr_cli.completion import enable
 
         enable()
-    app(prog_name="structocr")
+    json_errors = False
+    try:
+        call = app(args=argv, prog_name="structocr", standalone_mode=False)
+        if not isinstance(call, Call):  # --help, --version: typer has answered already
+            return int(call or 0)
+        json_errors = call.json_errors
+        with _debug_log(sys.stderr):
+            return call.run()
+    except BaseException as exc:  # the funnel every exception reaches
+        return _exit_code(exc, json_errors)
+
+
+def _exit_code(exc: BaseException, json_errors: bool) -> int:
+    """Report ``exc`` on stderr, once, and return the exit code it stands for."""
+    # typer's own click; its usage errors know how to show themselves (test_typer_private_api).
+    from typer._click.exceptions import ClickException
+
+    from structocr_cli.errors import ExitCode, StructocrError
+
+    if isinstance(exc, StructocrError):
+        from structocr_cli.output import error_document, error_line
+
+        print(error_document(exc) if json_errors else error_line(exc), file=sys.stderr)
+        return exc.exit_code
+    if isinstance(exc, ClickException):  # a usage error found while parsing
+        exc.show()
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        print("structocr: interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    if isinstance(exc, BrokenPipeError):  # the reader went away (`| head -1`)
+        _silence(sys.stdout)
+        return ExitCode.OK
+    if isinstance(exc, typer.Abort):
+        print("Aborted!", file=sys.stderr)
+        return 1
+    if isinstance(exc, SystemExit):
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    _report_bug(exc)
+    return ExitCode.INTERNAL
+
+
+def _report_bug(exc: BaseException) -> None:
+    from structocr_cli.keys import redact, sanitize
+
+    if _debug():
+        import traceback
+
+        text = "".join(traceback.format_exception(exc))
+        print(redact(text), file=sys.stderr, end="")
+    name = type(exc).__name__
+    print(
+        redact(f"structocr: internal error ({name}: {sanitize(str(exc))}). This is a bug: ")
+        + "please report it, "
+        + f"with the output of the same command run with {ENV_DEBUG}=1",
+        file=sys.stderr,
+    )

@@ -14,6 +14,7 @@ instance can serve many threads at once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -28,6 +29,10 @@ import urllib3
 
 from structocr_cli import __version__
 from structocr_cli.errors import (
+    HINT_BASE_URL,
+    HINT_NETWORK,
+    HINT_RETRY_LATER,
+    HINT_TLS,
     BadAnswerError,
     DeadlineError,
     HTTPStatusError,
@@ -122,12 +127,7 @@ class BalanceClient:
         error = failure.error
         remaining = deadline - self._clock()
         if failure.retry_after is not None and failure.retry_after > remaining:
-            at = datetime.now(timezone.utc) + timedelta(seconds=failure.retry_after)
-            error.hint = (
-                f"The server asked to retry in {failure.retry_after:.0f} s "
-                f"(after {at:%H:%M:%S} UTC), beyond the {timeout:g} s deadline; retry then"
-            )
-            raise error
+            raise _too_late(failure, timeout)
         if attempt >= self.attempts:
             raise error
         wait = failure.retry_after
@@ -172,14 +172,10 @@ class BalanceClient:
     ) -> Exception:
         if self._clock() >= deadline:
             return _deadline(url, timeout)
-        reason = _describe(exc)
-        error = NoAnswerError(
-            f"no answer from {_host(url)}: {reason}",
-            "Check the network, proxy settings and --base-url, then retry",
-        )
+        message = f"no answer from {_host(url)}: {_describe(exc)}"
         if isinstance(exc, requests.exceptions.SSLError):
-            error.hint = "Check the system clock, proxy and REQUESTS_CA_BUNDLE settings"
-            return error  # a certificate problem does not fix itself
+            return NoAnswerError(message, HINT_TLS)  # a certificate problem does not fix itself
+        error = NoAnswerError(message, HINT_NETWORK)
         if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
             return _Retryable(error)
         return error
@@ -191,7 +187,7 @@ class BalanceClient:
         if declared.isdigit() and int(declared) > self.max_body:
             raise _too_large(url, self.max_body)
         # A blocked read cannot see the deadline; shut the socket from a timer when it passes.
-        watchdog = threading.Timer(max(deadline - self._clock(), 0), response.raw.shutdown)
+        watchdog = threading.Timer(max(deadline - self._clock(), 0), _shutdown, (response,))
         watchdog.daemon = True
         watchdog.start()
         chunks: list[bytes] = []
@@ -222,6 +218,26 @@ class BalanceClient:
         return b"".join(chunks)
 
 
+def _shutdown(response: requests.Response) -> None:
+    # The read may have ended and the connection closed just as the deadline passed.
+    with contextlib.suppress(OSError):
+        response.raw.shutdown()
+
+
+def _too_late(failure: _Retryable, timeout: float) -> StructocrError:
+    """The error when the server asks for a pause that the deadline does not leave."""
+    error = failure.error
+    wait = failure.retry_after or 0.0
+    at = datetime.now(timezone.utc) + timedelta(seconds=min(wait, 86400.0 * 365))
+    hint = (
+        f"The server asked to retry in {wait:.0f} s (after {at:%H:%M:%S} UTC), "
+        f"beyond the {timeout:g} s deadline; retry then"
+    )
+    if isinstance(error, HTTPStatusError):
+        return error.with_hint(hint)
+    return NoAnswerError(error.message, hint)
+
+
 def _host(url: str) -> str:
     return urlsplit(url).netloc
 
@@ -229,14 +245,13 @@ def _host(url: str) -> str:
 def _deadline(url: str, timeout: float) -> DeadlineError:
     return DeadlineError(
         f"no complete answer from {_host(url)} within the {timeout:g} s deadline",
-        "Retry, or allow more time with --timeout or STRUCTOCR_TIMEOUT",
+        HINT_RETRY_LATER,
     )
 
 
 def _too_large(url: str, cap: int) -> BadAnswerError:
     return BadAnswerError(
-        f"the answer from {_host(url)} is larger than {cap // 1024} KiB",
-        "Check --base-url points at the StructOCR API",
+        f"the answer from {_host(url)} is larger than {cap // 1024} KiB", HINT_BASE_URL
     )
 
 
@@ -259,9 +274,7 @@ def _status_error(url: str, answer: _Answer, attempt: int) -> HTTPStatusError | 
     if attempt > 1:
         message += f" (after {attempt} attempts)"
     hint = _HINTS.get(status) or (
-        "The StructOCR service failed; retry later"
-        if status >= 500
-        else "Check --base-url points at the StructOCR API"
+        "The StructOCR service failed; retry later" if status >= 500 else HINT_BASE_URL
     )
     error = HTTPStatusError(message, hint, status)
     if status in RETRY_STATUSES:

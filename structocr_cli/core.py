@@ -1,31 +1,132 @@
-"""What commands do, as functions that return data and never print."""
+"""The balance use cases as functions of plain inputs that return data.
+
+Nothing here prints or exits: ``check_balance`` returns an ``Outcome`` (the settings used,
+the balance or the typed error, derived figures, gate checks) that a caller renders, once
+per key and per refresh if it likes. A ``BalanceClient`` may be shared between threads.
+"""
 
 from __future__ import annotations
 
-import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-from structocr_cli.errors import DeadlineError, HTTPStatusError
-from structocr_cli.settings import Settings
+from structocr_cli.deadline import run_within
+from structocr_cli.errors import (
+    HINT_RETRY_LATER,
+    DeadlineError,
+    ExitCode,
+    HTTPStatusError,
+    StructocrError,
+)
+from structocr_cli.settings import Flags, Settings, resolve
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from structocr_cli.client import BalanceClient
+    from structocr_cli.derive import Derived
+    from structocr_cli.gates import Check
     from structocr_cli.model import Balance
+
+
+@dataclass(frozen=True)
+class BalanceRequest:
+    """What to check: where the key comes from, how long to wait, which gates apply."""
+
+    flags: Flags = field(default_factory=Flags)
+    timeout: float = 30.0
+    thresholds: Mapping[str, Decimal] = field(default_factory=dict)
+    """Gate thresholds by option name (see ``gates.GATES``)."""
+    derive: bool = True
+    """Whether derived figures are wanted (gates get them whatever this says)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What checking one key's balance came to."""
+
+    settings: Settings | None = None
+    """None when the settings themselves could not be resolved."""
+    balance: Balance | None = None
+    derived: Derived | None = None
+    checks: tuple[Check, ...] = ()
+    error: StructocrError | None = None
+
+    @property
+    def breached(self) -> tuple[Check, ...]:
+        return tuple(check for check in self.checks if check.breached)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """The error's code; else 1 if a gate is breached; else 0."""
+        if self.error is not None:
+            return self.error.exit_code
+        return ExitCode.GATE_BREACHED if self.breached else ExitCode.OK
+
+    @property
+    def profile_label(self) -> str | None:
+        return None if self.settings is None else self.settings.profile_label
+
+    # For writers, which are called only with a fetched balance: a missing part is a bug.
+    def resolved(self) -> Settings:
+        if self.settings is None:
+            raise ValueError("this outcome has no settings")
+        return self.settings
+
+    def fetched(self) -> Balance:
+        if self.balance is None:
+            raise ValueError("this outcome has no balance")
+        return self.balance
+
+    def figures(self) -> tuple[Balance, Derived]:
+        if self.derived is None:
+            raise ValueError("this outcome has no derived figures")
+        return self.fetched(), self.derived
+
+
+def check_balance(
+    request: BalanceRequest,
+    env: Mapping[str, str],
+    client: BalanceClient | None = None,
+    now: datetime | None = None,
+) -> Outcome:
+    """Resolve the settings, fetch the balance, derive figures and check the gates.
+
+    Errors the user can act on come back in ``Outcome.error``; anything else is a bug and
+    is raised.
+    """
+    try:
+        settings = resolve(request.flags, env)
+    except StructocrError as exc:
+        return Outcome(error=exc)
+    try:
+        balance = fetch_balance(settings, request.timeout, client)
+    except StructocrError as exc:
+        return Outcome(settings=settings, error=exc)
+    if not (request.derive or request.thresholds):
+        return Outcome(settings=settings, balance=balance)
+    from structocr_cli.derive import derive
+
+    derived = derive(balance, now or datetime.now(timezone.utc))
+    checks: tuple[Check, ...] = ()
+    if request.thresholds:
+        from structocr_cli.gates import evaluate
+
+        checks = evaluate(request.thresholds, balance, derived)
+    return Outcome(settings, balance, derived, checks)
 
 
 def fetch_balance(
     settings: Settings, timeout: float, client: BalanceClient | None = None
 ) -> Balance:
-    """The balance for the resolved key; errors name the key's source (masked)."""
-    if client is None:
-        from structocr_cli.client import BalanceClient
-
-        client = BalanceClient()
+    """The balance for the resolved key; errors about the key name it (masked)."""
     try:
-        return within(timeout, client.fetch, settings.base_url.value, settings.api_key.value)
+        return verify_key(settings.api_key.value, settings.base_url.value, timeout, client)
     except HTTPStatusError as exc:
         if exc.status in (401, 403, 404):
-            exc.message += f" (key {settings.key_description})"
+            raise exc.about_key(settings.key_description) from None
         raise
 
 
@@ -34,24 +135,21 @@ def fetch_balance(
 _GRACE = 0.5
 
 
-def within(timeout: float, fetch: Any, base_url: str, api_key: str) -> Balance:
-    outcome: list[Any] = []
+def verify_key(
+    api_key: str, base_url: str, timeout: float, client: BalanceClient | None = None
+) -> Balance:
+    """The balance ``api_key`` reads at ``base_url``, or the typed error, within ``timeout``."""
+    if client is None:
+        from structocr_cli.client import BalanceClient
 
-    def work() -> None:
-        try:
-            outcome.append(fetch(base_url, api_key, timeout))
-        except BaseException as exc:  # re-raised in the caller's thread
-            outcome.append(exc)
+        client = BalanceClient()
+    fetch = client.fetch
 
-    worker = threading.Thread(target=work, name="structocr-fetch", daemon=True)
-    worker.start()
-    worker.join(timeout + _GRACE)
-    if not outcome:
-        raise DeadlineError(
-            f"no complete answer within the {timeout:g} s deadline",
-            "Retry, or allow more time with --timeout or STRUCTOCR_TIMEOUT",
+    def expired() -> DeadlineError:
+        return DeadlineError(
+            f"no complete answer within the {timeout:g} s deadline", HINT_RETRY_LATER
         )
-    if isinstance(outcome[0], BaseException):
-        raise outcome[0]
-    result: Balance = outcome[0]
-    return result
+
+    return run_within(
+        timeout + _GRACE, lambda: fetch(base_url, api_key, timeout), expired, "structocr-fetch"
+    )

@@ -1,6 +1,7 @@
-"""Exit codes and the typed errors that map to them.
+"""Exit codes, the typed errors that map to them, and the hints they share.
 
-Lower layers raise these and never exit; ``cli`` turns them into exit codes in one place.
+Lower layers raise these and never exit; ``cli.main`` turns them into exit codes in one
+place. An error is complete when raised: its message and hint are never edited afterwards.
 Messages never contain the API key: they name where a key came from and show it masked.
 """
 
@@ -39,6 +40,14 @@ def http_status_to_exit_code(status: int) -> ExitCode:
     return ExitCode.BAD_ANSWER
 
 
+# Hints more than one error gives.
+HINT_BASE_URL = "Check --base-url points at the StructOCR API"
+HINT_RETRY_LATER = "Retry, or allow more time with --timeout or STRUCTOCR_TIMEOUT"
+HINT_COPY_KEY = "Copy the key again from the StructOCR console (API Management)"
+HINT_NETWORK = "Check the network, proxy settings and --base-url, then retry"
+HINT_TLS = "Check the system clock, proxy and REQUESTS_CA_BUNDLE settings"
+
+
 class StructocrError(Exception):
     """An error the user can act on: ``message`` says what failed, ``hint`` what to do next."""
 
@@ -73,6 +82,12 @@ class RefusedURLError(UsageError):
     code = "refused_base_url"
 
 
+class KeyringError(UsageError):
+    """The OS keyring is missing, locked or failing."""
+
+    code = "keyring_unavailable"
+
+
 class NoApiKeyError(StructocrError):
     exit_code = ExitCode.UNAUTHORIZED
     code = "no_api_key"
@@ -92,6 +107,13 @@ class HTTPStatusError(StructocrError):
         super().__init__(message, hint, status)
         self.exit_code = http_status_to_exit_code(status)
         self.code = self._codes.get(status) or ("server_error" if status >= 500 else "http_error")
+
+    def about_key(self, description: str) -> HTTPStatusError:
+        """The same error, naming the key it is about (masked, with its source)."""
+        return HTTPStatusError(f"{self.message} (key {description})", self.hint, self.status or 0)
+
+    def with_hint(self, hint: str) -> HTTPStatusError:
+        return HTTPStatusError(self.message, hint, self.status or 0)
 
 
 class NoAnswerError(StructocrError):

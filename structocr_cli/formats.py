@@ -1,121 +1,107 @@
-"""Machine-readable outputs: tsv, env, openmetrics and single fields. Standard library only."""
+"""Output formats: one table from format name to writer, read for ``--help`` too.
+
+Each writer takes the outcome and the stream it writes to, and says what it prints when the
+balance could not be had (most print nothing; openmetrics prints ``structocr_up 0`` so an
+alert can fire). Adding a format is one entry in ``FORMATS`` plus its test. What a writer
+needs (rich, the field list) is imported when it writes, so ``--help`` pays nothing for it.
+"""
 
 from __future__ import annotations
 
-import re
-import shlex
 from collections.abc import Callable, Sequence
-from decimal import Decimal
+from typing import IO, TYPE_CHECKING, NamedTuple
 
-from structocr_cli.derive import Derived
-from structocr_cli.errors import UsageError
-from structocr_cli.fields import BY_PATH, FIELDS, rows, text
-from structocr_cli.model import Balance, Number
+if TYPE_CHECKING:
+    from structocr_cli.core import Outcome
 
-
-def check_fields(paths: Sequence[str]) -> None:
-    unknown = [path for path in paths if path not in BY_PATH]
-    if unknown:
-        raise UsageError(
-            f"unknown field {unknown[0]!r}; valid fields: " + ", ".join(f.path for f in FIELDS),
-            "See the README for what each field means",
-        )
+Write = Callable[["Outcome", Sequence[str], IO[str]], None]
 
 
-def field_lines(paths: Sequence[str], balance: Balance, derived: Derived) -> str:
-    """Just the values, one per line, in the order asked."""
-    out = []
-    for path in paths:
-        field = BY_PATH[path]
-        out.append(text(field.get(balance, derived), field.derived))
-    return "".join(f"{value}\n" for value in out)
+def _nothing(outcome: Outcome, out: IO[str]) -> None:
+    """Most formats print nothing on stdout when the balance is unknown."""
 
 
-def tsv(balance: Balance, derived: Derived) -> str:
-    return "".join(f"{path}\t{value}\n" for path, value in rows(balance, derived))
+class Format(NamedTuple):
+    name: str
+    write: Write
+    """Writes a fetched balance (``outcome.balance`` is set)."""
+    write_failure: Callable[[Outcome, IO[str]], None] = _nothing
+    """Writes what a consumer should see when the balance is unknown."""
+    derived: bool = True
+    """Whether the writer uses derived figures (forecast, percentages)."""
 
 
-def env_name(path: str) -> str:
-    return "STRUCTOCR_" + re.sub(r"[^A-Za-z0-9]", "_", path).upper()
+def _table(outcome: Outcome, fields: Sequence[str], out: IO[str]) -> None:
+    from structocr_cli.render import report
+
+    balance, derived = outcome.figures()
+    settings = outcome.resolved()
+    report(balance, derived, f"{settings.base_url.value}, key from {settings.api_key.source}", out)
 
 
-def env(balance: Balance, derived: Derived) -> str:
-    """``NAME=value`` lines for ``eval`` and ``$GITHUB_OUTPUT``; quoted only where needed."""
-    lines = []
-    for path, value in rows(balance, derived):
-        lines.append(f"{env_name(path)}={shlex.quote(value) if value else ''}\n")
-    return "".join(lines)
+def _json(outcome: Outcome, fields: Sequence[str], out: IO[str]) -> None:
+    from structocr_cli.output import write_json
+
+    write_json(outcome.fetched().document, out)
 
 
-# Prometheus conventions: base units (seconds, ratios), a unit suffix, one gauge per figure.
-Metric = tuple[str, str, Callable[[Balance, Derived], Number | Decimal | None]]
-_MS = Decimal(1000)
-METRICS: tuple[Metric, ...] = (
-    ("account_credits_total", "Credits bought and awarded to the account, all-time.",
-     lambda b, _: b.account.credits_total),
-    ("account_credits_used", "Credits used by all keys of the account, all-time.",
-     lambda b, _: b.account.credits_used),
-    ("account_credits_remaining", "Credits available to the account.",
-     lambda b, _: b.account.credits_remaining),
-    ("account_period_credits_used", "Credits used by all keys this billing period.",
-     lambda b, _: b.account.credits_this_period),
-    ("account_period_requests", "Requests by all keys this billing period.",
-     lambda b, _: b.account.requests_this_period),
-    ("account_error_ratio", "Share of the account's requests that failed this period (0-1).",
-     lambda _, d: d.account_error_rate_pct / 100),
-    ("account_avg_latency_seconds", "Average response time of the account this period.",
-     lambda b, _: Decimal(repr(b.account.avg_latency_ms)) / _MS),
-    ("key_credits_used", "Credits used by this key this billing period.",
-     lambda b, _: b.this_key.credits_used),
-    ("key_requests", "Requests by this key this billing period.",
-     lambda b, _: b.this_key.requests),
-    ("key_error_ratio", "Share of this key's requests that failed this period (0-1).",
-     lambda _, d: d.key_error_rate_pct / 100),
-    ("key_avg_latency_seconds", "Average response time of this key this period.",
-     lambda b, _: Decimal(repr(b.this_key.avg_latency_ms)) / _MS),
-    ("period_start_timestamp_seconds", "Start of the billing period, Unix time.",
-     lambda b, _: b.period.start.timestamp()),
-    ("period_end_timestamp_seconds", "End of the billing period, Unix time.",
-     lambda b, _: b.period.end.timestamp()),
-    ("forecast_period_credits", "Credits this period, projected linearly to its end.",
-     lambda _, d: d.period_credits),
-    ("forecast_daily_burn_credits", "Credits used per day so far this period.",
-     lambda _, d: d.daily_burn),
-    ("forecast_runway_seconds", "Time until credits run out at the current burn rate.",
-     lambda _, d: None if d.runway_days is None else d.runway_days * 86400),
-)  # fmt: skip
-_UP_HELP = "1 if the balance was fetched and understood, 0 if not."
+def _tsv(outcome: Outcome, fields: Sequence[str], out: IO[str]) -> None:
+    from structocr_cli.machine import tsv
+
+    out.write(tsv(*outcome.figures()))
 
 
-def _labels(profile: str | None) -> str:
-    if profile is None:
-        return ""
-    escaped = profile.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'{{profile="{escaped}"}}'
+def _env(outcome: Outcome, fields: Sequence[str], out: IO[str]) -> None:
+    from structocr_cli.machine import env
+
+    out.write(env(*outcome.figures()))
 
 
-def _sample(value: Number | Decimal) -> str:
-    if isinstance(value, Decimal):
-        return str(value.normalize()) if value != value.to_integral_value() else str(int(value))
-    return repr(value) if isinstance(value, float) else str(value)
+def _openmetrics(outcome: Outcome, fields: Sequence[str], out: IO[str]) -> None:
+    from structocr_cli.machine import openmetrics
+
+    out.write(openmetrics(*outcome.figures(), outcome.profile_label))
 
 
-def _metric(name: str, help_text: str, labels: str, value: Number | Decimal) -> str:
-    full = f"structocr_{name}"
-    return f"# HELP {full} {help_text}\n# TYPE {full} gauge\n{full}{labels} {_sample(value)}\n"
+def _fields(outcome: Outcome, fields: Sequence[str], out: IO[str]) -> None:
+    from structocr_cli.machine import field_lines
+
+    out.write(field_lines(fields, *outcome.figures()))
 
 
-def openmetrics(balance: Balance, derived: Derived, profile: str | None) -> str:
-    """Prometheus text exposition format, for node_exporter's textfile collector."""
-    labels = _labels(profile)
-    parts = [_metric("up", _UP_HELP, labels, 1)]
-    for name, help_text, read in METRICS:
-        value = read(balance, derived)
-        if value is not None:  # an absent series says "unknown" better than a made-up number
-            parts.append(_metric(name, help_text, labels, value))
-    return "".join(parts)
+def _openmetrics_down(outcome: Outcome, out: IO[str]) -> None:
+    from structocr_cli.machine import openmetrics_down
+
+    out.write(openmetrics_down(outcome.profile_label))
 
 
-def openmetrics_down(profile: str | None) -> str:
-    """What a scrape shows when the balance could not be had: ``structocr_up 0``."""
-    return _metric("up", _UP_HELP, _labels(profile), 0)
+FIELD = "field"
+"""Chosen by ``--field``, not by ``--output``."""
+
+FORMATS: dict[str, Format] = {
+    fmt.name: fmt
+    for fmt in (
+        Format("table", _table),
+        Format("json", _json, derived=False),
+        Format("tsv", _tsv),
+        Format("env", _env),
+        Format("openmetrics", _openmetrics, _openmetrics_down),
+        Format(FIELD, _fields),
+    )
+}
+CHOICES = tuple(name for name in FORMATS if name != FIELD)
+"""The values of ``--output``."""
+
+
+def choose(output: str | None, json_flag: bool, fields: Sequence[str]) -> Format:
+    """The format the options ask for; contradictory options are a usage error (the field
+    paths themselves are checked by ``machine.check_fields``)."""
+    from structocr_cli.errors import UsageError
+
+    if json_flag and output not in (None, "json"):
+        raise UsageError(f"--json and --output {output} contradict each other", "Pick one")
+    if fields and (output is not None or json_flag):
+        raise UsageError("--field prints bare values; it cannot be combined with --output")
+    if fields:
+        return FORMATS[FIELD]
+    return FORMATS["json" if json_flag else output or "table"]

@@ -1,4 +1,8 @@
-"""Budget gates: thresholds checked against one balance. Pure: no I/O.
+"""Budget gates: each declared once in ``GATES``, checked against one balance. No I/O.
+
+The CLI builds one option per gate from ``GATES`` (name, metavar, help), so adding a gate is
+one entry here plus its test. This module is read for ``--help`` and TAB, so it imports
+nothing at module level beyond typing; ``decimal`` is loaded only when a gate is checked.
 
 Comparisons are exact: values and thresholds are compared as ``Decimal``, so 1000 remaining
 passes ``--min-remaining 1000`` and an error rate of "4.37%" passes ``--max-error-rate 4.37``.
@@ -7,47 +11,62 @@ passes ``--min-remaining 1000`` and an error rate of "4.37%" passes ``--max-erro
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from structocr_cli.errors import UsageError
+if TYPE_CHECKING:
+    from decimal import Decimal
 
-if TYPE_CHECKING:  # the CLI reads GATES for --help, which must not load the model
     from structocr_cli.derive import Derived
     from structocr_cli.model import Balance, Number
 
     Reading = Callable[[Balance, Derived], Number | Decimal | None]
 
 
-@dataclass(frozen=True)
-class Gate:
+class Gate(NamedTuple):
     option: str
+    metavar: str
+    help: str
     path: str
+    """The figure compared, by its --field path."""
     bound: Literal["min", "max"]
+    example: str
+    """A threshold that fits the option, for error messages."""
     read: Reading
+
+    @property
+    def parameter(self) -> str:
+        """The option's name as a Python identifier (``--min-remaining``: min_remaining)."""
+        return self.option.lstrip("-").replace("-", "_")
 
 
 GATES: tuple[Gate, ...] = (
-    Gate("--min-remaining", "account.credits_remaining", "min",
+    Gate("--min-remaining", "N", "Fail (exit 1) if account.credits_remaining < N.",
+         "account.credits_remaining", "min", "1000",
          lambda b, _: b.account.credits_remaining),
-    Gate("--max-period-credits", "account.credits_this_period", "max",
+    Gate("--max-period-credits", "N", "Fail if account.credits_this_period > N.",
+         "account.credits_this_period", "max", "1000",
          lambda b, _: b.account.credits_this_period),
-    Gate("--max-key-credits", "this_key.credits_used", "max",
+    Gate("--max-key-credits", "N", "Fail if this_key.credits_used > N.",
+         "this_key.credits_used", "max", "1000",
          lambda b, _: b.this_key.credits_used),
-    Gate("--max-error-rate", "account.error_rate_pct", "max",
+    Gate("--max-error-rate", "PCT", "Fail if the account's error rate (%) > PCT.",
+         "account.error_rate_pct", "max", "1000",
          lambda _, d: d.account_error_rate_pct),
-    Gate("--max-key-error-rate", "this_key.error_rate_pct", "max",
+    Gate("--max-key-error-rate", "PCT", "Fail if this key's error rate (%) > PCT.",
+         "this_key.error_rate_pct", "max", "1000",
          lambda _, d: d.key_error_rate_pct),
-    Gate("--max-latency-ms", "account.avg_latency_ms", "max",
+    Gate("--max-latency-ms", "N", "Fail if account.avg_latency_ms > N.",
+         "account.avg_latency_ms", "max", "1000",
          lambda b, _: b.account.avg_latency_ms),
-    Gate("--min-runway-days", "forecast.runway_days", "min",
+    Gate("--min-runway-days", "D", "Fail if forecast.runway_days < D (no use: never fails).",
+         "forecast.runway_days", "min", "1000",
          lambda _, d: d.runway_days),
 )  # fmt: skip
 
+BY_OPTION = {gate.option: gate for gate in GATES}
 
-@dataclass(frozen=True)
-class Check:
+
+class Check(NamedTuple):
     gate: Gate
     threshold: Decimal
     value: Decimal | None
@@ -66,6 +85,8 @@ class Check:
         return "<" if self.gate.bound == "min" else ">"
 
     def shown_value(self) -> str:
+        from decimal import Decimal
+
         if self.value is None:
             return "none"
         # Derived floats carry many digits; two decimals say enough in a message.
@@ -81,29 +102,48 @@ class Check:
         )
 
 
-def parse_threshold(option: str, text: str) -> Decimal:
+def parse_thresholds(given: Mapping[str, str | None]) -> dict[str, Decimal]:
+    """The thresholds given, by option name; the ones not given are left out."""
+    return {
+        option: parse_threshold(BY_OPTION[option], text)
+        for option, text in given.items()
+        if text is not None
+    }
+
+
+def parse_threshold(gate: Gate, text: str) -> Decimal:
     """A finite decimal threshold; a trailing % is allowed (``--max-error-rate 5%``)."""
+    from decimal import Decimal, InvalidOperation
+
+    from structocr_cli.errors import UsageError
+
     cleaned = text.strip().removesuffix("%").strip()
     try:
         value = Decimal(cleaned)
     except InvalidOperation:
         value = Decimal("NaN")
     if not value.is_finite():
-        raise UsageError(f"{option} needs a number, not {text!r}", f"e.g. {option} 1000")
+        raise UsageError(
+            f"{gate.option} needs a number, not {text!r}", f"e.g. {gate.option} {gate.example}"
+        )
     return value
 
 
 def _exact(value: Number | Decimal | None) -> Decimal | None:
+    from decimal import Decimal
+
     if value is None or isinstance(value, Decimal):
         return value
     # repr gives the shortest decimal that round-trips, so 0.1 compares as 0.1.
     return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
 
 
-def evaluate(thresholds: Mapping[str, Decimal], balance: Balance, derived: Derived) -> list[Check]:
+def evaluate(
+    thresholds: Mapping[str, Decimal], balance: Balance, derived: Derived
+) -> tuple[Check, ...]:
     """Check each given threshold (by option name), in the order of ``GATES``."""
-    return [
+    return tuple(
         Check(gate, thresholds[gate.option], _exact(gate.read(balance, derived)))
         for gate in GATES
         if gate.option in thresholds
-    ]
+    )

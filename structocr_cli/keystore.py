@@ -8,21 +8,17 @@ never a silent fallback to the file.
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from structocr_cli.errors import UsageError
+from structocr_cli.deadline import run_within
+from structocr_cli.errors import KeyringError
 
 SERVICE = "structocr"
 TIMEOUT = 5.0
 _INSTEAD = "use --store file, or set STRUCTOCR_API_KEY"
 
 T = TypeVar("T")
-
-
-class KeyringError(UsageError):
-    code = "keyring_unavailable"
 
 
 def _keyring() -> Any:
@@ -44,29 +40,21 @@ def _keyring() -> Any:
 
 
 def _bounded(action: str, call: Callable[[], T]) -> T:
-    outcome: list[Any] = []
-
-    def work() -> None:
-        try:
-            outcome.append(call())
-        except BaseException as exc:  # re-raised in the caller's thread
-            outcome.append(exc)
-
-    worker = threading.Thread(target=work, name="structocr-keyring", daemon=True)
-    worker.start()
-    worker.join(TIMEOUT)
-    if not outcome:
-        raise KeyringError(
+    def expired() -> KeyringError:
+        return KeyringError(
             f"the OS keyring did not answer within {TIMEOUT:g} s while {action}",
             f"Unlock the keyring, or {_INSTEAD}",
         )
-    if isinstance(outcome[0], BaseException):
+
+    try:
+        return run_within(TIMEOUT, call, expired, name="structocr-keyring")
+    except KeyringError:
+        raise
+    except Exception as exc:
         raise KeyringError(
-            f"the OS keyring failed while {action}: {type(outcome[0]).__name__}",
+            f"the OS keyring failed while {action}: {type(exc).__name__}",
             f"Check the keyring, or {_INSTEAD}",
-        )
-    result: T = outcome[0]
-    return result
+        ) from None
 
 
 def get(profile: str) -> str | None:

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from structocr_cli.errors import BadAnswerError
+from structocr_cli.errors import HINT_BASE_URL, BadAnswerError
 from structocr_cli.keys import sanitize
 
 Number = int | float
@@ -31,7 +31,6 @@ KEY_NUMBERS = ("credits_used", "requests")
 # Beyond 2**53 integers lose exactness as floats; no credit count comes near it.
 MAX_MAGNITUDE = 2**53
 _PERCENT = re.compile(r"(-?\d{1,15}(?:\.\d{1,15})?)\s?%")
-_HINT = "Check --base-url points at the StructOCR API"
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ class Balance:
 
 
 def _bad(message: str) -> BadAnswerError:
-    return BadAnswerError(f"unusable answer from the server: {message}", _HINT)
+    return BadAnswerError(f"unusable answer from the server: {message}", HINT_BASE_URL)
 
 
 def _reject_constant(name: str) -> float:

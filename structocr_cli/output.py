@@ -1,12 +1,17 @@
-"""Plain-text and JSON output that needs no third-party library (fast paths, errors)."""
+"""Plain text and JSON that need no third-party library: error lines and documents, the
+JSON writer, and the layouts of ``config list`` and ``config show``."""
 
 from __future__ import annotations
 
 import json
-from typing import IO, Any
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING, Any
 
 from structocr_cli.errors import StructocrError
-from structocr_cli.keys import redact
+from structocr_cli.keys import mask, redact
+
+if TYPE_CHECKING:
+    from structocr_cli.profiles import Row, Status
 
 
 def write_json(document: Any, out: IO[str]) -> None:
@@ -28,3 +33,29 @@ def error_document(error: StructocrError) -> str:
         }
     }
     return json.dumps(body, ensure_ascii=True)
+
+
+def profile_lines(rows: Sequence[Row]) -> str:
+    """``config list``: one aligned line per profile, ``*`` on the default."""
+    width = max((len(row.name) for row in rows), default=0)
+    lines = []
+    for row in rows:
+        marker = "*" if row.default else " "
+        lines.append(f"{marker} {row.name:<{width}}  {row.key:<12}  {row.base_url or ''}".rstrip())
+    return "".join(f"{line}\n" for line in lines)
+
+
+def status_lines(now: Status) -> str:
+    """``config show``: each setting, its value and where it came from."""
+    key = (
+        f"{mask(now.key.value)} (from {now.key.source})"
+        if now.key
+        else f"none: {now.problem_text}"
+    )
+    lines = [
+        ("Profile", f"{now.profile.value} (from {now.profile.source})"),
+        ("API key", key),
+        ("Base URL", f"{now.base_url.value} (from {now.base_url.source})"),
+        ("Config file", f"{now.config.path} ({now.permissions})"),
+    ]
+    return "".join(f"{label + ':':<13}{value}\n" for label, value in lines)

@@ -10,7 +10,13 @@ from typing import Any
 
 from structocr_cli import keys
 from structocr_cli.config import KEYRING, Config, check_profile_name
-from structocr_cli.errors import NoApiKeyError, StructocrError, UnknownProfileError, UsageError
+from structocr_cli.errors import (
+    HINT_COPY_KEY,
+    ExitCode,
+    NoApiKeyError,
+    StructocrError,
+    UsageError,
+)
 from structocr_cli.settings import (
     Flags,
     Sourced,
@@ -18,6 +24,7 @@ from structocr_cli.settings import (
     choose_base_url,
     choose_profile,
     read_config,
+    unknown_profile,
 )
 
 
@@ -48,14 +55,6 @@ def rows(config: Config) -> list[Row]:
     return result
 
 
-def unknown(config: Config, name: str) -> UnknownProfileError:
-    known = ", ".join(sorted(config.profiles)) or "none"
-    return UnknownProfileError(
-        f'unknown profile "{name}"; known profiles: {known}',
-        "See them with: structocr config list",
-    )
-
-
 def read_new_key(text: str) -> str:
     """The key as typed or piped, checked; errors never quote it."""
     key = text.strip()
@@ -63,10 +62,7 @@ def read_new_key(text: str) -> str:
         raise UsageError("no key was given", "Type it at the prompt, or pipe it on stdin")
     problem = keys.key_problem(key)
     if problem:
-        raise UsageError(
-            f"this key cannot be saved: {problem}",
-            "Copy the key again from the StructOCR console (API Management)",
-        )
+        raise UsageError(f"this key cannot be saved: {problem}", HINT_COPY_KEY)
     keys.remember(key)
     return key
 
@@ -128,7 +124,7 @@ def use(path: Path, name: str) -> None:
 
     def apply(document: Any, config: Config) -> None:
         if name not in config.profiles:
-            raise unknown(config, name)
+            raise unknown_profile(config, name)
         document["default_profile"] = name
 
     config_store.update(path, apply)
@@ -143,7 +139,7 @@ def remove(path: Path, name: str) -> list[str]:
 
     def apply(document: Any, config: Config) -> None:
         if name not in config.profiles:
-            raise unknown(config, name)
+            raise unknown_profile(config, name)
         removed.append(config.profiles[name])
         config_store.remove_profile(document, name)
 
@@ -164,6 +160,11 @@ class Status:
     problem_text: str | None
     base_url: Sourced
     config: Config
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """``config show`` fails like ``balance`` would when there is no usable key."""
+        return ExitCode.OK if self.key is not None else ExitCode.UNAUTHORIZED
 
     @property
     def permissions(self) -> str:

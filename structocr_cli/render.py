@@ -76,9 +76,17 @@ def _row(table: Table, label: str, value: str, note: Text | str = "") -> None:
     table.add_row(Text("  " + label), Text(value), note if isinstance(note, Text) else Text(note))
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # rich would exit 1 here, which is the exit code of a breached gate; the caller
+        # decides what a reader that went away means.
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def report(balance: Balance, derived: Derived, source: str, out: IO[str]) -> None:
     """Print the period, account, this_key and forecast sections, columns aligned."""
-    console = Console(file=out, highlight=False, emoji=False, markup=False)
+    console = _Console(file=out, highlight=False, emoji=False, markup=False)
     unicode = console.encoding.lower().startswith("utf")
     account, key = balance.account, balance.this_key
     sections: list[tuple[str, Table]] = []

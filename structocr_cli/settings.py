@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,7 +25,9 @@ from structocr_cli.config import (
     strict_permissions,
 )
 from structocr_cli.errors import (
+    HINT_COPY_KEY,
     ConfigError,
+    KeyringError,
     NoApiKeyError,
     RefusedURLError,
     UnknownProfileError,
@@ -38,12 +41,45 @@ ENV_PROFILE = "STRUCTOCR_PROFILE"
 ENV_BASE_URL = "STRUCTOCR_BASE_URL"
 
 
+class Kind(Enum):
+    """Where a setting came from."""
+
+    FLAG = "flag"
+    FILE = "file"
+    """A top-level setting of the config file (default_profile)."""
+    ENV = "env"
+    PROFILE = "profile"
+    KEYRING = "keyring"
+    DEFAULT = "default"
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: Kind
+    name: str = ""
+    """The option, environment variable, profile or config key it came from."""
+
+    def __str__(self) -> str:
+        if self.kind is Kind.ENV:
+            return f"env {self.name}"
+        if self.kind is Kind.PROFILE:
+            return f'profile "{self.name}"'
+        if self.kind is Kind.KEYRING:
+            return f'profile "{self.name}" (keyring)'
+        if self.kind is Kind.FILE:
+            return f"{self.name} in the config file"
+        return self.name or self.kind.value
+
+
+DEFAULT = Source(Kind.DEFAULT)
+
+
 @dataclass(frozen=True)
 class Sourced:
-    """A setting's value and a short phrase naming where it came from."""
+    """A setting's value and where it came from (``str(source)`` says it to people)."""
 
     value: str
-    source: str
+    source: Source
 
 
 @dataclass(frozen=True)
@@ -56,7 +92,8 @@ class Settings:
     @property
     def profile_label(self) -> str | None:
         """The profile's name if one is in use (chosen, or the key's source), else None."""
-        if self.profile.source != "default" or self.api_key.source.startswith("profile"):
+        chosen = self.profile.source.kind is not Kind.DEFAULT
+        if chosen or self.api_key.source.kind in (Kind.PROFILE, Kind.KEYRING):
             return self.profile.value
         return None
 
@@ -99,14 +136,14 @@ def read_config(env: Mapping[str, str]) -> Config:
 def choose_base_url(flags: Flags, env: Mapping[str, str], config: Config, profile: str) -> Sourced:
     chosen = config.profiles.get(profile)
     base_url = _first(
-        (flags.base_url, "--base-url"),
-        (env.get(ENV_BASE_URL), f"env {ENV_BASE_URL}"),
-        (chosen.base_url if chosen else None, f'profile "{profile}"'),
-    ) or Sourced(DEFAULT_BASE_URL, "default")
+        (flags.base_url, Source(Kind.FLAG, "--base-url")),
+        (env.get(ENV_BASE_URL), Source(Kind.ENV, ENV_BASE_URL)),
+        (chosen.base_url if chosen else None, Source(Kind.PROFILE, profile)),
+    ) or Sourced(DEFAULT_BASE_URL, DEFAULT)
     return Sourced(check_base_url(base_url), base_url.source)
 
 
-def _first(*candidates: tuple[str | None, str]) -> Sourced | None:
+def _first(*candidates: tuple[str | None, Source]) -> Sourced | None:
     # An empty value counts as unset: CI systems expand a missing secret to "".
     for value, source in candidates:
         if value:
@@ -116,31 +153,40 @@ def _first(*candidates: tuple[str | None, str]) -> Sourced | None:
 
 def choose_profile(flags: Flags, env: Mapping[str, str], config: Config) -> Sourced:
     profile = _first(
-        (flags.profile, "--profile"),
-        (env.get(ENV_PROFILE), f"env {ENV_PROFILE}"),
-        (config.default_profile, "default_profile in the config file"),
+        (flags.profile, Source(Kind.FLAG, "--profile")),
+        (env.get(ENV_PROFILE), Source(Kind.ENV, ENV_PROFILE)),
+        (config.default_profile, Source(Kind.FILE, "default_profile")),
     )
     if profile is None:
-        return Sourced(DEFAULT_PROFILE, "default")
+        return Sourced(DEFAULT_PROFILE, DEFAULT)
     if profile.value not in config.profiles:
-        known = ", ".join(sorted(config.profiles)) or "none"
-        where = str(config.path) if config.exists else f"{config.path} (no such file)"
-        raise UnknownProfileError(
-            f'unknown profile "{profile.value}" (from {profile.source}); known profiles: {known}',
-            f"Profiles are read from {where}",
-        )
+        raise unknown_profile(config, profile.value, profile.source)
     return profile
+
+
+def unknown_profile(
+    config: Config, name: str, source: Source | None = None
+) -> UnknownProfileError:
+    """The one error for a profile name the config file does not have."""
+    known = ", ".join(sorted(config.profiles)) or "none"
+    where = str(config.path) if config.exists else f"{config.path} (no such file)"
+    origin = f" (from {source})" if source else ""
+    return UnknownProfileError(
+        f'unknown profile "{keys.sanitize(name, 70)}"{origin}; known profiles: {known}',
+        f"Profiles are read from {where}; list them with: structocr config list",
+    )
 
 
 def choose_api_key(flags: Flags, env: Mapping[str, str], config: Config, profile: str) -> Sourced:
     if flags.api_key is not None:
-        return _checked(Sourced(flags.api_key, "--api-key"))
+        return _checked(Sourced(flags.api_key, Source(Kind.FLAG, "--api-key")))
     if flags.api_key_file is not None:
-        return _checked(Sourced(_read_key_file(flags.api_key_file), "--api-key-file"))
+        key = _read_key_file(flags.api_key_file)
+        return _checked(Sourced(key, Source(Kind.FLAG, "--api-key-file")))
     chosen = config.profiles.get(profile)
     found = _first(
-        (env.get(ENV_KEY), f"env {ENV_KEY}"),
-        (chosen.api_key if chosen else None, f'profile "{profile}"'),
+        (env.get(ENV_KEY), Source(Kind.ENV, ENV_KEY)),
+        (chosen.api_key if chosen else None, Source(Kind.PROFILE, profile)),
     )
     if found is None and chosen is not None and chosen.key_store == KEYRING:
         found = _from_keyring(profile)
@@ -154,7 +200,7 @@ def _from_keyring(profile: str) -> Sourced:
 
     try:
         key = keystore.get(profile)
-    except keystore.KeyringError as exc:
+    except KeyringError as exc:
         raise NoApiKeyError(
             f'profile "{profile}" keeps its key in the OS keyring, but {exc.message}', exc.hint
         ) from None
@@ -163,16 +209,13 @@ def _from_keyring(profile: str) -> Sourced:
             f'profile "{profile}" keeps its key in the OS keyring, but the keyring has none',
             f"Store it again with: structocr config set-key -p {profile} --store keyring",
         )
-    return Sourced(key, f'profile "{profile}" (keyring)')
+    return Sourced(key, Source(Kind.KEYRING, profile))
 
 
 def _checked(key: Sourced) -> Sourced:
     problem = keys.key_problem(key.value)
     if problem:
-        raise UsageError(
-            f"the API key from {key.source} cannot be used: {problem}",
-            "Copy the key again from the StructOCR console (API Management)",
-        )
+        raise UsageError(f"the API key from {key.source} cannot be used: {problem}", HINT_COPY_KEY)
     keys.remember(key.value)
     return key
 

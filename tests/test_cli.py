@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -10,12 +11,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from structocr_cli import __version__
-from structocr_cli.cli import app
+from structocr_cli.cli import main
 from structocr_cli.mock import MockServer
-from tests.conftest import LONG_KEY, STRUCTOCR, imported, run
+from tests.conftest import LONG_KEY, STRUCTOCR, imported, run, run_process
 
 ESC = "\x1b"
 
@@ -173,12 +173,16 @@ def test_debug_log_goes_to_stderr_redacted(server: MockServer) -> None:
     assert json.loads(result.stdout)  # stdout stays pure JSON
 
 
-def test_clirunner_sees_the_same_exit_codes(server: MockServer) -> None:
-    runner = CliRunner()
-    ok = runner.invoke(app, ["balance", "--base-url", server.url, "--api-key", "demo", "--json"])
-    assert ok.exit_code == 0
-    missing = runner.invoke(app, ["balance", "--base-url", server.url, "--api-key", "demo-404"])
-    assert missing.exit_code == 44
+def test_main_returns_the_exit_code_for_the_arguments_given(
+    server: MockServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["balance", "--base-url", server.url, "--api-key", "demo", "--json"]) == 0
+    assert main(["balance", "--base-url", server.url, "--api-key", "demo-404"]) == 44
+    assert main(["balance", "--no-such-option"]) == 2
+    assert main(["--version"]) == 0
+    captured = capsys.readouterr()
+    assert "HTTP 404" in captured.err
+    assert f"structocr-cli {__version__}" in captured.out
 
 
 # Start-up: which modules each command loads (stable, unlike timings).
@@ -241,3 +245,57 @@ def test_missing_ca_bundle_is_reported_not_a_crash(server: MockServer) -> None:
     )  # fmt: skip
     assert result.returncode == 60
     assert "CA certificate bundle" in result.stderr
+
+
+# What only a real process shows: the console script, a reader that goes away.
+
+
+def test_console_script_runs_balance_end_to_end(server: MockServer) -> None:
+    ok = run_process(
+        "balance", "--base-url", server.url, "--json", env={"STRUCTOCR_API_KEY": "demo"}
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["account"]["credits_remaining"] == 48849
+    missing = run_process(
+        "balance", "--base-url", server.url, env={"STRUCTOCR_API_KEY": "demo-404"}
+    )
+    assert (missing.returncode, missing.stdout) == (44, "")
+    assert missing.stderr.startswith("structocr: error: HTTP 404")
+
+
+@pytest.mark.parametrize(("gate", "code"), [("--min-remaining=10", 0), ("--min-remaining=1e9", 1)])
+def test_a_reader_that_goes_away_does_not_change_the_exit_code(
+    server: MockServer, gate: str, code: int
+) -> None:
+    # `structocr balance | head -1` under pipefail: the gate, not the pipe, decides.
+    command = f'"{STRUCTOCR}" balance --base-url {server.url} {gate}'
+    script = f'{command} | head -1; exit "${{PIPESTATUS[0]}}"'
+    result = subprocess.run(
+        ["bash", "-c", script],
+        env={**os.environ, "STRUCTOCR_API_KEY": "demo", "COLUMNS": "80"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == code, result.stderr
+    assert result.stdout.startswith("StructOCR balance")
+    assert len(result.stdout.splitlines()) == 1
+    assert "Exception" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_every_gate_is_an_option_with_its_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from structocr_cli.gates import GATES
+
+    text = run("balance", "--help", env={"COLUMNS": "200"}).stdout
+    for gate in GATES:
+        assert re.search(rf"^\s+{re.escape(gate.option)} {gate.metavar}\s+", text, re.M), gate
+        assert gate.help in " ".join(text.split()), gate
+
+
+def test_every_output_format_is_a_choice_and_writes(server: MockServer) -> None:
+    from structocr_cli.formats import CHOICES
+
+    assert CHOICES == ("table", "json", "tsv", "env", "openmetrics")
+    for name in CHOICES:
+        result = balance(server, "-o", name, STRUCTOCR_API_KEY="demo")
+        assert result.returncode == 0, (name, result.stderr)
+        assert "48849" in result.stdout.replace(",", ""), name

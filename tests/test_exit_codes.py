@@ -17,6 +17,11 @@ from structocr_cli.errors import ExitCode
 from structocr_cli.mock import MockServer, Reply
 from tests.conftest import STRUCTOCR, run
 
+ANY_DOWN = (
+    "# HELP structocr_up 1 if the balance was fetched and understood, 0 if not.\n"
+    "# TYPE structocr_up gauge\nstructocr_up 0\n"
+)
+
 
 def balance(server: MockServer, key: str, *args: str) -> subprocess.CompletedProcess[str]:
     return run("balance", "--base-url", server.url, *args, env={"STRUCTOCR_API_KEY": key})
@@ -211,22 +216,19 @@ def test_redirect_exits_61_and_target_gets_nothing(other_server: MockServer) -> 
     assert seen.getvalue() == ""
 
 
-def test_internal_error_exits_70_with_one_line_and_no_key(server: MockServer) -> None:
-    # A bug is simulated by breaking the renderer inside a real process.
-    code = (
-        "import sys, structocr_cli.render as r\n"
-        "def boom(*a, **k): raise RuntimeError('boom ' + sys.argv[-1])\n"
-        "r.report = boom\n"
-        "from structocr_cli.cli import main\n"
-        "url, key = sys.argv[1:]\n"
-        "sys.argv = ['structocr', 'balance', '--base-url', url, '--api-key', key]\n"
-        "main()\n"
-    )
-    python = str(STRUCTOCR.with_name("python"))
+@pytest.mark.parametrize("output", ["table", "openmetrics"])
+def test_internal_error_exits_70_with_one_line_and_no_key(
+    server: MockServer, monkeypatch: pytest.MonkeyPatch, output: str
+) -> None:
+    # A bug is simulated by breaking the step after the fetch.
     key = "sk_live_4f9a8b7c6d5e4f3a2b1c"
-    result = subprocess.run(
-        [python, "-c", code, server.url, key], capture_output=True, text=True, check=False
-    )
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError(f"boom {key}")
+
+    monkeypatch.setattr("structocr_cli.derive.derive", boom)
+    args = ("balance", "--base-url", server.url, "--api-key", key, "-o", output)
+    result = run(*args)
     assert result.returncode == 70
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
@@ -234,14 +236,10 @@ def test_internal_error_exits_70_with_one_line_and_no_key(server: MockServer) ->
     assert "STRUCTOCR_DEBUG=1" in lines[0]
     assert key not in result.stderr
     assert "Traceback" not in result.stderr
+    # A scraper is told the balance is unknown, even when a bug is the reason.
+    assert result.stdout == ("" if output == "table" else ANY_DOWN)
 
-    debug = subprocess.run(
-        [python, "-c", code, server.url, key],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**__import__("os").environ, "STRUCTOCR_DEBUG": "1"},
-    )
+    debug = run(*args, env={"STRUCTOCR_DEBUG": "1"})
     assert debug.returncode == 70
     assert "Traceback" in debug.stderr
     assert key not in debug.stderr + debug.stdout

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from structocr_cli import formats
+from structocr_cli import machine as formats
 from structocr_cli.derive import derive
 from structocr_cli.fields import FIELDS
 from structocr_cli.mock import MockServer

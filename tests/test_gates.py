@@ -14,7 +14,7 @@ import pytest
 
 from structocr_cli.derive import derive
 from structocr_cli.errors import UsageError
-from structocr_cli.gates import GATES, Gate, evaluate, parse_threshold
+from structocr_cli.gates import BY_OPTION, GATES, Gate, evaluate, parse_threshold
 from structocr_cli.mock import MockServer
 from structocr_cli.model import parse_balance
 from tests.conftest import STRUCTOCR, run
@@ -26,7 +26,7 @@ NOW = datetime(2026, 6, 16, tzinfo=timezone.utc)  # 15 days into the reference p
 def breached(option: str, threshold: str, document: dict[str, Any] = REFERENCE) -> bool:
     balance = parse_balance(json.dumps(document).encode())
     (check,) = evaluate(
-        {option: parse_threshold(option, threshold)}, balance, derive(balance, NOW)
+        {option: parse_threshold(BY_OPTION[option], threshold)}, balance, derive(balance, NOW)
     )
     return check.breached
 
@@ -83,11 +83,11 @@ def test_float_values_compare_by_their_decimal_form() -> None:
 @pytest.mark.parametrize("text", ["lots", "nan", "inf", "-Infinity", "", "1e"])
 def test_bad_thresholds_are_usage_errors(text: str) -> None:
     with pytest.raises(UsageError, match="--min-remaining needs a number"):
-        parse_threshold("--min-remaining", text)
+        parse_threshold(BY_OPTION["--min-remaining"], text)
 
 
 def test_threshold_keeps_what_the_user_typed() -> None:
-    assert parse_threshold("--max-error-rate", " 5% ") == Decimal("5")
+    assert parse_threshold(BY_OPTION["--max-error-rate"], " 5% ") == Decimal("5")
 
 
 def test_every_gate_names_its_field() -> None:

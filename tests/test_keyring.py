@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,8 +16,9 @@ from keyring.backend import KeyringBackend
 
 from structocr_cli import keystore
 from structocr_cli.config import load_config
+from structocr_cli.errors import KeyringError
 from structocr_cli.mock import MockServer
-from tests.conftest import LONG_KEY, STRUCTOCR, run
+from tests.conftest import LONG_KEY, run
 
 BACKEND = "tests.keyring_backend.TestKeyring"
 
@@ -79,17 +80,11 @@ def test_keyring_profile_without_a_working_keyring_exits_41(
     assert "keeps its key in the OS keyring" in result.stderr
 
 
-def test_without_the_keyring_package_the_store_is_refused(config_file: Path) -> None:
-    code = (
-        "import sys; sys.modules['keyring'] = None\n"
-        "from structocr_cli.cli import main\n"
-        "sys.argv = ['structocr', 'config', 'set-key', '-p', 'kr', '--store', 'keyring']\n"
-        "main()\n"
-    )
-    python = str(STRUCTOCR.with_name("python"))
-    result = subprocess.run(
-        [python, "-c", code], input=LONG_KEY, capture_output=True, text=True, check=False
-    )
+def test_without_the_keyring_package_the_store_is_refused(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "keyring", None)  # import keyring now fails
+    result = run("config", "set-key", "-p", "kr", "--store", "keyring", stdin=LONG_KEY)
     assert result.returncode == 2
     assert "pip install 'structocr-cli[keyring]'" in result.stderr
     assert not config_file.exists()
@@ -114,7 +109,7 @@ def test_keyring_reads_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     previous = keyring.get_keyring()
     keyring.set_keyring(SlowKeyring())
     try:
-        with pytest.raises(keystore.KeyringError, match=r"did not answer within 0\.2 s"):
+        with pytest.raises(KeyringError, match=r"did not answer within 0\.2 s"):
             keystore.get("any")
     finally:
         keyring.set_keyring(previous)

@@ -15,7 +15,15 @@ from structocr_cli.errors import (
     UnknownProfileError,
     UsageError,
 )
-from structocr_cli.settings import DEFAULT_BASE_URL, Flags, Sourced, check_base_url, resolve
+from structocr_cli.settings import (
+    DEFAULT_BASE_URL,
+    Flags,
+    Kind,
+    Source,
+    Sourced,
+    check_base_url,
+    resolve,
+)
 
 CONFIG = """\
 # my keys
@@ -36,18 +44,22 @@ def env(config_file: Path) -> dict[str, str]:
     return {"STRUCTOCR_CONFIG": str(config_file)}
 
 
+def said(setting: Sourced) -> tuple[str, str]:
+    """A setting as ``config show`` tells it: the value and where it came from."""
+    return setting.value, str(setting.source)
+
+
 def test_key_precedence_flag_file_env_profile(env: dict[str, str], tmp_path: Path) -> None:
     key_file = tmp_path / "key"
     key_file.write_text("  file-key\n")
     env["STRUCTOCR_API_KEY"] = "env-key"
     both = Flags(api_key="flag-key", api_key_file=str(key_file))
-    assert resolve(both, env).api_key == Sourced("flag-key", "--api-key")
-    assert resolve(Flags(api_key_file=str(key_file)), env).api_key == Sourced(
-        "file-key", "--api-key-file"
-    )
-    assert resolve(Flags(), env).api_key == Sourced("env-key", "env STRUCTOCR_API_KEY")
+    assert said(resolve(both, env).api_key) == ("flag-key", "--api-key")
+    from_file = resolve(Flags(api_key_file=str(key_file)), env).api_key
+    assert said(from_file) == ("file-key", "--api-key-file")
+    assert said(resolve(Flags(), env).api_key) == ("env-key", "env STRUCTOCR_API_KEY")
     del env["STRUCTOCR_API_KEY"]
-    assert resolve(Flags(), env).api_key == Sourced("prod-key", 'profile "prod"')
+    assert said(resolve(Flags(), env).api_key) == ("prod-key", 'profile "prod"')
 
 
 def test_api_key_file_dash_reads_stdin(
@@ -64,33 +76,31 @@ def test_unreadable_key_file_is_a_usage_error(env: dict[str, str], tmp_path: Pat
 
 def test_profile_precedence_flag_env_default_profile(env: dict[str, str]) -> None:
     env["STRUCTOCR_PROFILE"] = "staging"
-    assert resolve(Flags(profile="prod"), env).profile.source == "--profile"
+    assert said(resolve(Flags(profile="prod"), env).profile) == ("prod", "--profile")
     settings = resolve(Flags(), env)
-    assert settings.profile == Sourced("staging", "env STRUCTOCR_PROFILE")
+    assert said(settings.profile) == ("staging", "env STRUCTOCR_PROFILE")
     assert settings.api_key.value == "staging-key"
     del env["STRUCTOCR_PROFILE"]
-    assert resolve(Flags(), env).profile == Sourced("prod", "default_profile in the config file")
+    assert said(resolve(Flags(), env).profile) == ("prod", "default_profile in the config file")
 
 
 def test_profile_defaults_to_default(config_file: Path) -> None:
     config_file.write_text('[profiles.default]\napi_key = "d"\n')
     settings = resolve(Flags(), {"STRUCTOCR_CONFIG": str(config_file)})
-    assert settings.profile == Sourced("default", "default")
+    assert said(settings.profile) == ("default", "default")
     assert settings.api_key.value == "d"
 
 
 def test_base_url_precedence(env: dict[str, str]) -> None:
     env["STRUCTOCR_BASE_URL"] = "https://env.example/v1/"
     staging = Flags(profile="staging")
-    assert resolve(Flags(profile="staging", base_url="https://flag.example/v1"), env).base_url == (
-        Sourced("https://flag.example/v1", "--base-url")
-    )
-    assert resolve(staging, env).base_url == Sourced(
-        "https://env.example/v1", "env STRUCTOCR_BASE_URL"
-    )
+    flagged = Flags(profile="staging", base_url="https://flag.example/v1")
+    assert said(resolve(flagged, env).base_url) == ("https://flag.example/v1", "--base-url")
+    from_env = resolve(staging, env).base_url
+    assert said(from_env) == ("https://env.example/v1", "env STRUCTOCR_BASE_URL")
     del env["STRUCTOCR_BASE_URL"]
     assert resolve(staging, env).base_url.value == "https://staging.example/v1"
-    assert resolve(Flags(), env).base_url == Sourced(DEFAULT_BASE_URL, "default")
+    assert said(resolve(Flags(), env).base_url) == (DEFAULT_BASE_URL, "default")
 
 
 def test_empty_env_values_count_as_unset(env: dict[str, str]) -> None:
@@ -143,7 +153,7 @@ def test_unsendable_keys_are_refused_without_echo(env: dict[str, str], key: str)
     ],
 )
 def test_allowed_base_urls(url: str) -> None:
-    assert check_base_url(Sourced(url, "test")) == url.rstrip("/")
+    assert check_base_url(Sourced(url, Source(Kind.FLAG, "--base-url"))) == url.rstrip("/")
 
 
 @pytest.mark.parametrize(
@@ -162,7 +172,7 @@ def test_allowed_base_urls(url: str) -> None:
 )
 def test_refused_base_urls(url: str) -> None:
     with pytest.raises(RefusedURLError):
-        check_base_url(Sourced(url, "test"))
+        check_base_url(Sourced(url, Source(Kind.FLAG, "--base-url")))
 
 
 def test_config_path_env_override_then_platformdirs(tmp_path: Path) -> None:
