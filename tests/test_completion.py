@@ -307,12 +307,14 @@ def test_powershell_candidates_are_quoted_literals() -> None:
 
 
 def test_typer_private_api() -> None:
-    """The parts of typer's private API that completion relies on (see completion.py)."""
+    """The parts of typer's private API we rely on (completion.py, cli._exit_code)."""
     from structocr_cli.completion import _typer_shell_classes
 
     for shell, cls in _typer_shell_classes().items():
         assert callable(cls.get_completion_args), shell
         assert callable(cls.get_completions), shell
+    from typer._click.exceptions import ClickException
     from typer._click.shell_completion import add_completion_class
 
     assert callable(add_completion_class)
+    assert callable(ClickException.show)  # cli._exit_code shows usage errors with it

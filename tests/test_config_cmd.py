@@ -263,14 +263,19 @@ def test_twenty_concurrent_writers_lose_nothing(config_file: Path) -> None:
     assert all(found[f"p{n}"] == f"key-{n}" for n in range(20))
 
 
+# Writes profile p{n % 20} with a key naming the round and n; prints n once the write has
+# returned, so the test knows which writes must have survived the kill.
 WRITER = """
-from structocr_cli import profiles
+import sys
 from pathlib import Path
-path = Path(sys.argv[1])
+from structocr_cli import profiles
+path, round_ = Path(sys.argv[1]), sys.argv[2]
 n = 0
 while True:
     n += 1
-    profiles.set_key(path, profiles.SetKey(f"p{n % 50}", f"key-{n}" * 20, None, False, "file"))
+    key = f"key-{round_}-{n}-" + "x" * 40
+    profiles.set_key(path, profiles.SetKey(f"p{n % 20}", key, None, False, "file"))
+    print(n, flush=True)
 """
 
 
@@ -278,12 +283,26 @@ def test_writers_killed_mid_write_always_leave_a_parseable_file(config_file: Pat
     set_key("seed", "-p", "seed")
     python = str(STRUCTOCR.with_name("python"))
     rng = random.Random(7)  # noqa: S311 - timing jitter, not secrets
-    for _ in range(25):
-        proc = subprocess.Popen([python, "-c", WRITER, str(config_file)])
+    completed = 0
+    for round_ in range(25):
+        proc = subprocess.Popen(
+            [python, "-c", WRITER, str(config_file), str(round_)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(rng.uniform(0.15, 0.4))
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        assert load_config(config_file).profiles["seed"].api_key == "seed"
+        returned = [int(line) for line in proc.communicate()[0].split()]
+        profiles = load_config(config_file).profiles  # parses, whatever the moment of the kill
+        assert profiles["seed"].api_key == "seed"
+        for n in returned[-20:]:  # the last write of each of the 20 profiles is there
+            # ...or the write after it, which may have returned without being reported yet.
+            allowed = {n, n + 20} if n + 20 == returned[-1] + 1 else {n}
+            written = int(str(profiles[f"p{n % 20}"].api_key).split("-")[2])
+            assert str(profiles[f"p{n % 20}"].api_key).startswith(f"key-{round_}-"), n
+            assert written in allowed, (n, written)
+        completed += len(returned)
+    assert completed >= 25, "the writers were killed before writing anything"
     assert set_key("after", "-p", "after").returncode == 0
     leftovers = [p.name for p in config_file.parent.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []

@@ -86,21 +86,47 @@ def test_refused_base_url_exits_2_before_sending(server: MockServer) -> None:
     assert "refused base URL http://example.com/v1" in result.stderr
 
 
-def test_http_403_exits_40(server: MockServer) -> None:
-    result = balance(server, "t-403")
-    assert result.returncode == 40
-    assert "HTTP 403" in result.stderr
-    assert "Forbidden" in result.stderr
+# One row per exit code and cause the server can bring about: (key, extra arguments, exit
+# code, what stderr says). Every row also checks what all errors share.
+ANSWERS = [
+    ("t-403", (), 40, "HTTP 403 Forbidden"),
+    ("t-418", (), 40, "I'm a teapot"),
+    ("t-429", (), 40, "after 3 attempts"),
+    ("wrong-key", (), 41, "Invalid or inactive API key"),
+    ("demo-404", (), 44, "Account not found"),
+    ("demo-500", (), 50, "Failed to fetch usage data (after 3 attempts)"),
+    ("t-502", (), 50, "Bad gateway"),
+    ("t-501", (), 50, "HTTP 501 Not Implemented from"),
+    ("t-drop", (), 60, "closed without a complete answer"),
+    ("t-hang", ("--timeout", "1"), 60, "1 s deadline"),
+    ("t-html", (), 61, "not JSON"),
+    ("t-array", (), 61, "expected an object"),
+    ("t-huge", (), 61, "larger than 1024 KiB"),
+    ("t-huge-unsized", (), 61, "larger than 1024 KiB"),
+]
 
 
-def test_other_http_4xx_exits_40(server: MockServer) -> None:
-    assert balance(server, "t-418").returncode == 40
+@pytest.mark.parametrize(("key", "args", "code", "says"), ANSWERS, ids=[row[0] for row in ANSWERS])
+@pytest.mark.parametrize("json_flag", [False, True], ids=["line", "json"])
+def test_each_answer_exits_with_its_code(
+    server: MockServer, key: str, args: tuple[str, ...], code: int, says: str, json_flag: bool
+) -> None:
+    result = balance(server, key, *args, *(["--json"] if json_flag else []))
+    assert result.returncode == code, result.stderr
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1
+    assert "Traceback" not in result.stderr
+    if json_flag:
+        error = json.loads(result.stderr)["error"]
+        assert error["exit_code"] == code
+        assert says in error["message"]
+    else:
+        assert result.stderr.startswith("structocr: error: ")
+        assert says in result.stderr
 
 
-def test_http_429_after_retries_exits_40(server: MockServer) -> None:
-    result = balance(server, "t-429")
-    assert result.returncode == 40
-    assert "after 3 attempts" in result.stderr
+def test_501_is_not_retried(server: MockServer) -> None:
+    assert "attempts" not in balance(server, "t-501").stderr
 
 
 def test_http_401_exits_41_naming_key_source(server: MockServer) -> None:
@@ -122,25 +148,6 @@ def test_no_api_key_exits_41_saying_where_it_looked(config_file: Path) -> None:
         "structocr config set-key -p default",
     ):
         assert place in result.stderr
-
-
-def test_http_404_exits_44(server: MockServer) -> None:
-    result = balance(server, "demo-404")
-    assert result.returncode == 44
-    assert "Account not found" in result.stderr
-
-
-def test_http_500_after_retries_exits_50(server: MockServer) -> None:
-    result = balance(server, "demo-500")
-    assert result.returncode == 50
-    assert "Failed to fetch usage data (after 3 attempts)" in result.stderr
-
-
-def test_http_502_exits_50_and_501_is_not_retried(server: MockServer) -> None:
-    assert balance(server, "t-502").returncode == 50
-    result = balance(server, "t-501")
-    assert result.returncode == 50
-    assert "attempts" not in result.stderr
 
 
 def test_connection_refused_exits_60() -> None:
@@ -167,37 +174,6 @@ def test_tls_failure_exits_60(server: MockServer) -> None:
     result = run("balance", "--base-url", url, "--api-key", "demo")
     assert result.returncode == 60
     assert "TLS" in result.stderr
-
-
-def test_connection_dropped_exits_60(server: MockServer) -> None:
-    result = balance(server, "t-drop")
-    assert result.returncode == 60
-    assert "closed without a complete answer" in result.stderr
-
-
-def test_deadline_exceeded_exits_60(server: MockServer) -> None:
-    result = balance(server, "t-hang", "--timeout", "1")
-    assert result.returncode == 60
-    assert "1 s deadline" in result.stderr
-
-
-def test_not_json_exits_61(server: MockServer) -> None:
-    result = balance(server, "t-html")
-    assert result.returncode == 61
-    assert "not JSON" in result.stderr
-
-
-def test_wrong_shape_exits_61(server: MockServer) -> None:
-    result = balance(server, "t-array")
-    assert result.returncode == 61
-    assert "expected an object" in result.stderr
-
-
-def test_too_large_exits_61(server: MockServer) -> None:
-    for key in ("t-huge", "t-huge-unsized"):
-        result = balance(server, key)
-        assert result.returncode == 61, key
-        assert "larger than 1024 KiB" in result.stderr
 
 
 def test_redirect_exits_61_and_target_gets_nothing(other_server: MockServer) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from structocr_cli.mock import MockServer, current_period
+from structocr_cli.mock import DEMO_ACCOUNT, DEMO_KEY, MockServer, current_period
 from tests.conftest import LONG_KEY, STRUCTOCR, run
 
 
@@ -43,6 +43,21 @@ def mock_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
         proc.wait()
 
 
+def test_demo_data_is_the_api_references_example() -> None:
+    # The one place these numbers are written out: everything else imports them.
+    assert DEMO_ACCOUNT == {
+        "credits_total": 50569,
+        "credits_used": 1720,
+        "credits_remaining": 48849,
+        "credits_this_period": 337,
+        "requests_this_period": 206,
+        "error_rate": "4.37%",
+        "avg_latency_ms": 2720,
+    }
+    assert DEMO_KEY == {"credits_used": 79, "requests": 45, "error_rate": "2.22%",
+                        "avg_latency_ms": 2424}  # fmt: skip
+
+
 def test_reference_errors() -> None:
     with MockServer(log=open("/dev/null", "w")) as mock:
         assert get(mock.url, None) == (401, {"error": "Missing x-api-key header"})
@@ -51,16 +66,7 @@ def test_reference_errors() -> None:
         assert get(mock.url, "demo-500") == (500, {"error": "Failed to fetch usage data"})
         status, body = get(mock.url, "demo")
         assert status == 200
-        assert body["account"] == {
-            "credits_total": 50569,
-            "credits_used": 1720,
-            "credits_remaining": 48849,
-            "credits_this_period": 337,
-            "requests_this_period": 206,
-            "error_rate": "4.37%",
-            "avg_latency_ms": 2720,
-        }
-        assert body["period"] == current_period()
+        assert body == {"period": current_period(), "account": DEMO_ACCOUNT, "this_key": DEMO_KEY}
         assert get(mock.url, "demo-low")[1]["account"]["credits_remaining"] == 12  # type: ignore[index]
 
 

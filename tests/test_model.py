@@ -15,25 +15,14 @@ from hypothesis import strategies as st
 
 from structocr_cli.derive import Derived, derive, percent
 from structocr_cli.errors import BadAnswerError
+from structocr_cli.mock import DEMO_ACCOUNT, DEMO_KEY
 from structocr_cli.model import parse_balance
 
+# The API reference's example: the mock's demo data, in the reference's billing period.
 REFERENCE: dict[str, Any] = {
     "period": {"start": "2026-06-01T00:00:00.000Z", "end": "2026-06-30T23:59:59.000Z"},
-    "account": {
-        "credits_total": 50569,
-        "credits_used": 1720,
-        "credits_remaining": 48849,
-        "credits_this_period": 337,
-        "requests_this_period": 206,
-        "error_rate": "4.37%",
-        "avg_latency_ms": 2720,
-    },
-    "this_key": {
-        "credits_used": 79,
-        "requests": 45,
-        "error_rate": "2.22%",
-        "avg_latency_ms": 2424,
-    },
+    "account": dict(DEMO_ACCOUNT),
+    "this_key": dict(DEMO_KEY),
 }
 
 
