@@ -643,6 +643,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _exit_code(exc: BaseException, json_errors: bool) -> int:
     """Report ``exc`` on stderr, once, and return the exit code it stands for."""
+    if isinstance(exc, SystemExit):  # completion ends so; checked first, as TAB is hot
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
     # typer's own click; its usage errors know how to show themselves (test_typer_private_api).
     from typer._click.exceptions import ClickException
 
@@ -665,8 +667,6 @@ def _exit_code(exc: BaseException, json_errors: bool) -> int:
     if isinstance(exc, typer.Abort):
         print("Aborted!", file=sys.stderr)
         return 1
-    if isinstance(exc, SystemExit):
-        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
     _report_bug(exc)
     return ExitCode.INTERNAL
 

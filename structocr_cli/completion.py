@@ -14,16 +14,14 @@ typer's parsing of the shell's request is reused; that is typer's private API, u
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 PROG = "structocr"
 COMPLETE_VAR = "_STRUCTOCR_COMPLETE"
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_BASH_UNSAFE = re.compile(r"([^A-Za-z0-9_@%+=:,./-])")
-_POWERSHELL_SAFE = re.compile(r"[A-Za-z0-9_@%+=,./-]+")
+# Characters every shell takes literally in a word (no regexes: this runs on every TAB).
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=,./-")
 
 # One candidate per line into an array: no word splitting, no globbing, no empty candidate.
 _BASH = """\
@@ -106,22 +104,24 @@ def script(shell: str) -> str:
 
 
 def usable(value: str) -> bool:
-    """A candidate that can travel as one line and be shown without side effects."""
-    return bool(value) and not _CONTROL.search(value) and ":::" not in value
+    """A candidate that can travel as one line and be shown without side effects: no control
+    or other non-printable character (``str.isprintable`` refuses C0, DEL and C1)."""
+    return bool(value) and value.isprintable() and ":::" not in value
 
 
 def one_line(help_text: str | None) -> str:
-    return " ".join(_CONTROL.sub(" ", help_text or "").split())
+    text = "".join(char if char.isprintable() else " " for char in help_text or "")
+    return " ".join(text.split())
 
 
 def bash_word(value: str) -> str:
     """``value`` backslash-escaped: bash inserts COMPREPLY entries as typed text."""
-    return _BASH_UNSAFE.sub(r"\\\1", value)
+    return "".join(char if char in _PLAIN or char == ":" else "\\" + char for char in value)
 
 
 def powershell_word(value: str) -> str:
     """``value`` as a PowerShell literal: PowerShell inserts completions as typed text."""
-    if _POWERSHELL_SAFE.fullmatch(value):
+    if all(char in _PLAIN for char in value):
         return value
     return "'" + value.replace("'", "''").replace("\u2019", "\u2019\u2019") + "'"
 
