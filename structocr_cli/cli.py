@@ -122,9 +122,15 @@ def root(
     """Check StructOCR API credits and usage from a terminal, a script or a CI job."""
 
 
+MAX_TIMEOUT = 3600.0
+"""One hour: a longer wait for one balance is a mistake (and overflows timers)."""
+
+
 def _check_timeout(value: float) -> float:
     if not math.isfinite(value) or value <= 0:
         raise typer.BadParameter("must be a number of seconds greater than 0")
+    if value > MAX_TIMEOUT:
+        raise typer.BadParameter(f"must be at most {MAX_TIMEOUT:g} seconds")
     return value
 
 

@@ -228,7 +228,7 @@ def _too_late(failure: _Retryable, timeout: float) -> StructocrError:
     """The error when the server asks for a pause that the deadline does not leave."""
     error = failure.error
     wait = failure.retry_after or 0.0
-    at = datetime.now(timezone.utc) + timedelta(seconds=min(wait, 86400.0 * 365))
+    at = datetime.now(timezone.utc) + timedelta(seconds=wait)
     hint = (
         f"The server asked to retry in {wait:.0f} s (after {at:%H:%M:%S} UTC), "
         f"beyond the {timeout:g} s deadline; retry then"
@@ -282,13 +282,17 @@ def _status_error(url: str, answer: _Answer, attempt: int) -> HTTPStatusError | 
     return error
 
 
+# Longer waits are all "not within any deadline"; the cap keeps the arithmetic finite.
+_MAX_RETRY_AFTER = 366 * 86400.0
+
+
 def _retry_after(value: str | None) -> float | None:
     """Seconds to wait from a Retry-After header (delay-seconds or HTTP-date), or None."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():
+        return min(float(value), _MAX_RETRY_AFTER)
     import email.utils  # only for the rare HTTP-date form
 
     try:
@@ -297,7 +301,7 @@ def _retry_after(value: str | None) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)
+    return min(max((when - datetime.now(timezone.utc)).total_seconds(), 0.0), _MAX_RETRY_AFTER)
 
 
 def _describe(exc: BaseException) -> str:

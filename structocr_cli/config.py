@@ -141,6 +141,8 @@ def parse_toml(path: Path, raw: bytes, what: str = "config file") -> dict[str, A
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise _invalid(path, line, "it is not UTF-8 text", what) from None
+    except RecursionError:
+        raise _invalid(path, 0, "it is nested too deeply", what) from None
     except tomllib.TOMLDecodeError as exc:
         # The message ends "(at line L, column C)"; keep the wording, lead with the line.
         match = re.search(r"\(at line (\d+), column \d+\)$", str(exc))

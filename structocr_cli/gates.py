@@ -89,6 +89,8 @@ class Check(NamedTuple):
 
         if self.value is None:
             return "none"
+        if abs(self.value) >= Decimal("1e15"):  # beyond what two decimals can show exactly
+            return f"{self.value:.3E}"
         # Derived floats carry many digits; two decimals say enough in a message.
         if self.value == self.value.to_integral_value():
             return str(self.value.quantize(Decimal(1)))

@@ -30,7 +30,14 @@ ACCOUNT_NUMBERS = (
 KEY_NUMBERS = ("credits_used", "requests")
 # Beyond 2**53 integers lose exactness as floats; no credit count comes near it.
 MAX_MAGNITUDE = 2**53
-_PERCENT = re.compile(r"(-?\d{1,15}(?:\.\d{1,15})?)\s?%")
+# ASCII digits only ("\d" also matches other scripts' digits), nothing around the value.
+_PERCENT = re.compile(r"(-?[0-9]{1,15}(?:\.[0-9]{1,15})?)%")
+# RFC 3339: "T" or a space between date and time, an optional fraction, Z or an offset (a
+# time without an offset is taken as UTC).
+_TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})?"
+)
 
 
 @dataclass(frozen=True)
@@ -142,7 +149,7 @@ def _percent(section: dict[str, Any], path: str) -> Decimal:
     value = _field(section, path)
     if not isinstance(value, str):
         raise _bad(f'field "{path}" is {_type_name(value)}, expected a string like "4.37%"')
-    match = _PERCENT.fullmatch(value.strip())
+    match = _PERCENT.fullmatch(value)
     if not match:
         shown = sanitize(value, 40)
         raise _bad(f'field "{path}" is "{shown}", expected a percentage like "4.37%"')
@@ -153,18 +160,21 @@ def _timestamp(section: dict[str, Any], path: str) -> datetime:
     value = _field(section, path)
     if not isinstance(value, str):
         raise _bad(f'field "{path}" is {_type_name(value)}, expected an ISO 8601 time')
-    text = value.strip()
-    # Python 3.10's fromisoformat does not accept the "Z" suffix the API uses.
+    shown = sanitize(value, 40)
+    if not _TIMESTAMP.fullmatch(value):
+        raise _bad(f'field "{path}" is "{shown}", expected an ISO 8601 time')
+    # Python 3.10's fromisoformat takes neither "Z" nor a fraction of other than 3 or 6 digits.
+    text = value[:10] + "T" + value[11:]
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
+    text = re.sub(r"\.([0-9]+)", lambda m: "." + (m.group(1) + "000000")[:6], text)
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
-        shown = sanitize(value, 40)
-        raise _bad(f'field "{path}" is "{shown}", expected an ISO 8601 time') from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # e.g. month 13, or the end of time in UTC
+        raise _bad(f'field "{path}" is "{shown}", not a time that exists') from None
 
 
 def parse_balance(body: bytes) -> Balance:

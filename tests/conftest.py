@@ -68,6 +68,14 @@ FAULTS: dict[str, Behaviour] = {
     "t-hang": lambda _: Reply(200, delay=60),
     "t-drop": lambda _: Reply(200, drop=True),
     "t-markup": lambda _: Reply.error(401, "[bold]x[/bold] :smile: \x1b[31mred\x07"),
+    "t-end-of-time": lambda _: Reply.json(
+        200, balance_document(period={"start": "9999-12-31T23:59:59-23:59"})
+    ),
+    "t-retry-forever": lambda _: Reply(429, b"{}", (("Retry-After", "9" * 400),)),
+    "t-tiny-burn": lambda _: Reply.json(200, balance_document({"credits_this_period": 1e-300})),
+    "t-escape-time": lambda _: Reply.json(
+        200, balance_document(period={"start": "2026-11-01\x1b[31m00:00:00Z"})
+    ),
     "t-extra": lambda _: Reply.json(
         200, {**balance_document(), "future": {"x": 1}, "note": "caf\u00e9"}
     ),

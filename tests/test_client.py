@@ -138,6 +138,12 @@ def test_retry_after_parses_seconds_and_http_dates() -> None:
     assert _retry_after(None) is None
     assert _retry_after("soon") is None
     assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+    assert _retry_after("\u0664\u0664") is None  # digits, but not ASCII ones
+
+
+def test_retry_after_beyond_any_deadline_is_capped() -> None:
+    assert _retry_after("9" * 400) == 366 * 86400.0
+    assert _retry_after("Fri, 31 Dec 9999 23:59:59 GMT") == 366 * 86400.0
 
 
 @responses.activate

@@ -125,6 +125,56 @@ def test_each_answer_exits_with_its_code(
         assert says in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("key", "code"), [("t-end-of-time", 61), ("t-retry-forever", 40), ("t-escape-time", 61)]
+)
+@pytest.mark.parametrize("output", ["table", "json", "tsv", "openmetrics"])
+def test_the_server_cannot_force_an_internal_error(
+    server: MockServer, key: str, code: int, output: str
+) -> None:
+    result = balance(server, key, "-o", output)
+    assert result.returncode == code, result.stderr
+    assert "internal error" not in result.stderr
+    assert "\x1b" not in result.stdout + result.stderr
+    assert result.stdout == (ANY_DOWN if output == "openmetrics" else "")
+
+
+def test_a_tiny_burn_rate_is_a_huge_runway_in_every_report(
+    server: MockServer, tmp_path: Path
+) -> None:
+    summary = tmp_path / "summary.md"
+    ci = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    result = run(
+        "balance", "--base-url", server.url, "--min-runway-days", "5",
+        env={"STRUCTOCR_API_KEY": "t-tiny-burn", **ci},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Runway" in summary.read_text()
+    breached = run(
+        "balance", "--base-url", server.url, "-q", "--min-runway-days", "1e400",
+        env={"STRUCTOCR_API_KEY": "t-tiny-burn", **ci},
+    )  # fmt: skip
+    assert breached.returncode == 1, breached.stderr
+    assert "gate failed: forecast.runway_days" in breached.stderr
+
+
+@pytest.mark.parametrize("where", ["flag", "env"])
+def test_a_timeout_beyond_an_hour_is_a_usage_error(where: str) -> None:
+    args, env = (
+        (["--timeout", "1e10"], {}) if where == "flag" else ([], {"STRUCTOCR_TIMEOUT": "1e10"})
+    )
+    result = run("balance", "--api-key", "demo", *args, env=env)
+    assert result.returncode == 2
+    assert "at most 3600 seconds" in result.stderr
+
+
+def test_a_config_nested_too_deeply_is_a_config_error(config_file: Path) -> None:
+    config_file.write_text("a = " + "[" * 990 + "]" * 990 + "\n")
+    result = run("balance")
+    assert result.returncode == 2
+    assert f"invalid config file {config_file}: it is nested too deeply" in result.stderr
+
+
 def test_501_is_not_retried(server: MockServer) -> None:
     assert "attempts" not in balance(server, "t-501").stderr
 

@@ -118,16 +118,59 @@ def test_numbers_beyond_2_pow_53_are_refused() -> None:
         parse_balance(changed("account.credits_total", 10**400))
 
 
-@pytest.mark.parametrize("value", ["4.37", "lots", "4,37%", 4.37, "%"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "4.37",
+        "lots",
+        "4,37%",
+        4.37,
+        "%",
+        "\u0664\u0664.\u0663\u0667%",
+        "4.37 %",
+        " 4.37%",
+        "4.37%\n",
+    ],
+)
 def test_error_rate_must_be_a_percentage_string(value: Any) -> None:
     with pytest.raises(BadAnswerError, match=r"account\.error_rate"):
         parse_balance(changed("account.error_rate", value))
 
 
-@pytest.mark.parametrize("value", ["yesterday", 1717200000, "2026-13-01T00:00:00Z"])
-def test_period_times_must_be_iso_8601(value: Any) -> None:
+@pytest.mark.parametrize(
+    "value",
+    [
+        "yesterday",
+        1717200000,
+        "2026-13-01T00:00:00Z",
+        "2026-06-01\x1b00:00:00Z",  # any separator but T or a space
+        "2026-06-01\u202e00:00:00Z",
+        "2026-06-01'00:00:00Z",
+        "2026-06-01=00:00:00Z",
+        "\n2026-06-01T00:00:00Z",  # surrounding whitespace
+        "2026-06-01T00:00:00Z\t",
+        "2026-06-01T00:00:00Z\x1c",
+        "\u0662\u0660\u0662\u0666-06-01T00:00:00Z",  # digits of another script
+        "9999-12-31T23:59:59-23:59",  # the end of time, past it in UTC
+        "0001-01-01T00:00:00+23:59",
+    ],
+)
+def test_period_times_must_be_rfc_3339(value: Any) -> None:
     with pytest.raises(BadAnswerError, match=r"period\.start"):
         parse_balance(changed("period.start", value))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-06-01T00:00:00Z", datetime(2026, 6, 1, tzinfo=timezone.utc)),
+        ("2026-06-01 02:00:00+02:00", datetime(2026, 6, 1, tzinfo=timezone.utc)),
+        ("2026-06-01t00:00:00.5z", datetime(2026, 6, 1, 0, 0, 0, 500000, tzinfo=timezone.utc)),
+        ("2026-06-01T00:00:00", datetime(2026, 6, 1, tzinfo=timezone.utc)),
+    ],
+)
+def test_period_times_in_rfc_3339_forms(value: str, expected: datetime) -> None:
+    assert parse_balance(changed("period.start", value)).period.start == expected
 
 
 def test_floats_are_numbers() -> None:
