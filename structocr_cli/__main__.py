@@ -1,5 +1,5 @@
 import sys
 
-from structocr_cli.cli import main
+from structocr_cli.launch import main
 
 sys.exit(main())

@@ -665,7 +665,7 @@ def _exit_code(exc: BaseException, json_errors: bool) -> int:
         exc.show()
         return exc.exit_code
     if isinstance(exc, KeyboardInterrupt):
-        print("structocr: interrupted", file=sys.stderr)
+        _fail("interrupted", ExitCode.INTERRUPTED, "interrupted", json_errors)
         return ExitCode.INTERRUPTED
     if isinstance(exc, BrokenPipeError):  # the reader went away (`| head -1`)
         _silence(sys.stdout)
@@ -673,11 +673,22 @@ def _exit_code(exc: BaseException, json_errors: bool) -> int:
     if isinstance(exc, typer.Abort):
         print("Aborted!", file=sys.stderr)
         return 1
-    _report_bug(exc)
+    _report_bug(exc, json_errors)
     return ExitCode.INTERNAL
 
 
-def _report_bug(exc: BaseException) -> None:
+def _fail(code: str, exit_code: int, message: str, json_errors: bool) -> None:
+    """A failure that is no StructocrError, said as one line or the JSON error object."""
+    if json_errors:
+        from structocr_cli.output import failure_document
+
+        print(failure_document(code, exit_code, message), file=sys.stderr)
+    else:
+        print(f"structocr: {message}", file=sys.stderr)
+
+
+def _report_bug(exc: BaseException, json_errors: bool) -> None:
+    from structocr_cli.errors import ExitCode
     from structocr_cli.keys import redact, sanitize
 
     if _debug():
@@ -686,9 +697,8 @@ def _report_bug(exc: BaseException) -> None:
         text = "".join(traceback.format_exception(exc))
         print(redact(text), file=sys.stderr, end="")
     name = type(exc).__name__
-    print(
-        redact(f"structocr: internal error ({name}: {sanitize(str(exc))}). This is a bug: ")
-        + "please report it, "
-        + f"with the output of the same command run with {ENV_DEBUG}=1",
-        file=sys.stderr,
+    message = (
+        f"internal error ({name}: {sanitize(str(exc))}). This is a bug: please report it, "
+        f"with the output of the same command run with {ENV_DEBUG}=1"
     )
+    _fail("internal_error", ExitCode.INTERNAL, redact(message), json_errors)

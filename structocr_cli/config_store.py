@@ -51,7 +51,16 @@ def _ensure_directory(directory: Path) -> None:
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
     lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        # O_NOFOLLOW: a planted link must not make us create or open its target.
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError as exc:
+        if lock_path.is_symlink():
+            raise UsageError(
+                f"refusing to use the lock file {lock_path}: it is a symbolic link",
+                "Remove the link; structocr creates the lock file itself",
+            ) from None
+        raise UsageError(f"cannot open {lock_path}: {exc.strerror or exc}") from None
     try:
         if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
             import msvcrt

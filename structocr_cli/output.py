@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from structocr_cli.errors import StructocrError
-from structocr_cli.keys import mask, redact
+from structocr_cli.keys import mask, redact, sanitize
 
 if TYPE_CHECKING:
     from structocr_cli.profiles import Row, Status
@@ -24,12 +24,17 @@ def error_line(error: StructocrError) -> str:
 
 
 def error_document(error: StructocrError) -> str:
+    return failure_document(error.code, int(error.exit_code), error.one_line(), error.status)
+
+
+def failure_document(code: str, exit_code: int, message: str, status: int | None = None) -> str:
+    """The one-line JSON error object of ``--json`` runs, for any failure."""
     body = {
         "error": {
-            "code": error.code,
-            "status": error.status,
-            "exit_code": int(error.exit_code),
-            "message": redact(error.one_line()),
+            "code": code,
+            "status": status,
+            "exit_code": exit_code,
+            "message": redact(message),
         }
     }
     return json.dumps(body, ensure_ascii=True)
@@ -41,7 +46,8 @@ def profile_lines(rows: Sequence[Row]) -> str:
     lines = []
     for row in rows:
         marker = "*" if row.default else " "
-        lines.append(f"{marker} {row.name:<{width}}  {row.key:<12}  {row.base_url or ''}".rstrip())
+        url = sanitize(row.base_url or "", 200)  # as written in a file anyone may have edited
+        lines.append(f"{marker} {row.name:<{width}}  {row.key:<12}  {url}".rstrip())
     return "".join(f"{line}\n" for line in lines)
 
 

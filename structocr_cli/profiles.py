@@ -178,7 +178,7 @@ class Status:
 def status(profile: str | None, env: Mapping[str, str]) -> Status:
     """What ``balance`` would use now, and why, without any network access."""
     config = read_config(env)
-    flags = Flags(profile=check_profile_name(profile) if profile else None)
+    flags = Flags(profile=profile)
     chosen = choose_profile(flags, env, config)
     try:
         key: Sourced | None = choose_api_key(flags, env, config, chosen.value)

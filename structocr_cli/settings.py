@@ -20,6 +20,7 @@ from structocr_cli.config import (
     ENV_STRICT,
     KEYRING,
     Config,
+    check_profile_name,
     config_path,
     load_config,
     strict_permissions,
@@ -159,6 +160,7 @@ def choose_profile(flags: Flags, env: Mapping[str, str], config: Config) -> Sour
     )
     if profile is None:
         return Sourced(DEFAULT_PROFILE, DEFAULT)
+    check_profile_name(profile.value)  # the rule names in the file and set-key obey
     if profile.value not in config.profiles:
         raise unknown_profile(config, profile.value, profile.source)
     return profile
@@ -248,7 +250,9 @@ def check_base_url(url: Sourced) -> str:
     """The URL without a trailing slash, or an error if sending a key there is unsafe."""
     parts = urlsplit(url.value.strip())
     problem = None
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+    if not url.value.strip().isprintable() or " " in url.value.strip():
+        problem = "it contains spaces or control characters"
+    elif parts.scheme not in ("https", "http") or not parts.hostname:
         problem = "it is not an http(s) URL with a host"
     elif parts.username is not None or parts.query or parts.fragment:
         problem = "it must not carry credentials, a query or a fragment"

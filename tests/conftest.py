@@ -115,7 +115,7 @@ class _Stdin(io.StringIO):
 def run(*args: str, env: Mapping[str, str] | None = None, stdin: str | None = None) -> Result:
     """Run the CLI's entry point in this process with these arguments, extra environment and
     stdin, as the console script would; stdout and stderr captured apart."""
-    from structocr_cli.cli import main
+    from structocr_cli.launch import main
 
     saved_env = dict(os.environ)
     saved = sys.stdin, sys.stdout, sys.stderr

@@ -16,13 +16,16 @@ import pytest
 
 from structocr_cli.config import load_config
 from structocr_cli.mock import MockServer
-from tests.conftest import LONG_KEY, STRUCTOCR, run
+from tests.conftest import LONG_KEY, STRUCTOCR, Result, run
 
 
-def set_key(key: str, *args: str, umask: int | None = None) -> subprocess.CompletedProcess[str]:
-    preexec: Callable[[], object] | None = None
-    if umask is not None:
-        preexec = lambda: os.umask(umask)  # noqa: E731
+def set_key(
+    key: str, *args: str, umask: int | None = None
+) -> Result | subprocess.CompletedProcess[str]:
+    """``config set-key`` with the key on stdin; in a process of its own when a umask is set."""
+    if umask is None:
+        return run("config", "set-key", *args, stdin=key)
+    preexec: Callable[[], object] = lambda: os.umask(umask)  # noqa: E731
     return subprocess.run(
         [str(STRUCTOCR), "config", "set-key", *args],
         input=key,
@@ -192,6 +195,18 @@ def test_symlinked_file_is_refused(config_file: Path, tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "symbolic link" in result.stderr
     assert target.read_text() == "# precious\n"
+
+
+def test_symlinked_lock_file_is_refused(config_file: Path, tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere" / "target"
+    target.parent.mkdir()
+    (config_file.parent / "config.toml.lock").symlink_to(target)
+    result = set_key("k-123456789", "-p", "a")
+    assert result.returncode == 2
+    assert "lock file" in result.stderr
+    assert "symbolic link" in result.stderr
+    assert not target.exists()
+    assert not config_file.exists()
 
 
 def test_symlinked_directory_is_refused(isolated: Path) -> None:

@@ -270,6 +270,33 @@ def test_internal_error_exits_70_with_one_line_and_no_key(
     assert "Traceback" in debug.stderr
     assert key not in debug.stderr + debug.stdout
 
+    monkeypatch.setattr("structocr_cli.output.write_json", boom)  # --json needs no derive
+    as_json = run("balance", "--base-url", server.url, "--api-key", key, "--json")
+    assert as_json.returncode == 70
+    error = json.loads(as_json.stderr)["error"]  # the whole of stderr is one JSON object
+    assert (error["code"], error["exit_code"]) == ("internal_error", 70)
+    assert "This is a bug" in error["message"]
+    assert key not in as_json.stderr
+
+
+@pytest.mark.parametrize("delay", [0.03, 0.05, 0.08, 0.12])
+def test_interrupt_during_start_up_exits_130_with_one_line(delay: float) -> None:
+    # While the CLI is still importing: before the commands and their funnel exist.
+    proc = subprocess.Popen(
+        [str(STRUCTOCR), "balance", "--api-key", "demo"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # The child's disposition made explicit: a runner may have started us ignoring SIGINT.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
+    )  # fmt: skip
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert "Traceback" not in err
+    if proc.returncode == 130:
+        assert err == "structocr: interrupted\n"
+    else:  # the signal came before Python had set up its handler: killed, no output
+        assert (proc.returncode, out, err) == (-signal.SIGINT, "", "")
+
 
 def test_interrupt_exits_130(server: MockServer) -> None:
     proc = subprocess.Popen(

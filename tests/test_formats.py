@@ -69,7 +69,7 @@ def test_field_lines_in_the_order_asked() -> None:
 
 def test_env_round_trips_through_a_real_shell(tmp_path: Path) -> None:
     document = json.loads(json.dumps(REFERENCE))
-    document["account"]["error_rate"] = "4.37 %"  # a space: must be quoted for eval
+    document["period"]["start"] = "2026-06-01 00:00:00Z"  # a space: must be quoted for eval
     balance = parse_balance(json.dumps(document).encode())
     text = formats.env(balance, derive(balance, NOW))
     script = tmp_path / "vars.sh"
@@ -80,7 +80,7 @@ def test_env_round_trips_through_a_real_shell(tmp_path: Path) -> None:
         ["sh", "-c", shell, "sh", str(script)], capture_output=True, text=True, check=True
     ).stdout
     values = dict(zip(names, out.splitlines(), strict=True))
-    assert values["STRUCTOCR_ACCOUNT_ERROR_RATE"] == "4.37 %"
+    assert values["STRUCTOCR_PERIOD_START"] == "2026-06-01 00:00:00Z"
     assert values["STRUCTOCR_ACCOUNT_CREDITS_REMAINING"] == "48849"
     assert values["STRUCTOCR_FORECAST_RUNOUT_DATE"] == "2032-05-29"
 

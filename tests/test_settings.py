@@ -208,3 +208,17 @@ def test_invalid_config_names_file_and_line(
     message = caught.value.one_line()
     assert f"{path}, line {line}" in message
     assert reason in message.lower()
+
+
+@pytest.mark.parametrize("name", ["x y", "a\x1b[31m", "$(touch x)", "a" * 65])
+def test_a_profile_name_from_any_source_obeys_one_rule(env: dict[str, str], name: str) -> None:
+    with pytest.raises(UsageError, match="invalid profile name"):
+        resolve(Flags(profile=name), env)
+    with pytest.raises(UsageError, match="invalid profile name"):
+        resolve(Flags(), {**env, "STRUCTOCR_PROFILE": name})
+
+
+@pytest.mark.parametrize("url", ["https://a.example/v1\x1b[2J", "https://a.example/v 1"])
+def test_base_urls_with_control_characters_or_spaces_are_refused(url: str) -> None:
+    with pytest.raises(RefusedURLError, match="spaces or control characters"):
+        check_base_url(Sourced(url, Source(Kind.FLAG, "--base-url")))

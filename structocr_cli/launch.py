@@ -1,0 +1,14 @@
+"""The console script's entry point: Ctrl-C is an exit 130 with one line from the first
+moment, even while the CLI (and typer) are still being imported."""
+
+import sys
+
+
+def main() -> int:
+    try:
+        from structocr_cli.cli import main as run
+
+        return run()
+    except KeyboardInterrupt:
+        print("structocr: interrupted", file=sys.stderr)
+        return 130
