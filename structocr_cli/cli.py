@@ -29,9 +29,8 @@ if TYPE_CHECKING:
     from decimal import Decimal
 
     from structocr_cli.config import Config
-    from structocr_cli.core import Outcome
+    from structocr_cli.core import BalanceRequest, Outcome
     from structocr_cli.formats import Format
-    from structocr_cli.settings import Flags
 
 ENV_DEBUG = "STRUCTOCR_DEBUG"
 
@@ -69,8 +68,9 @@ Output = Enum("Output", {name: name for name in CHOICES}, type=str)  # type: ign
 class Call(NamedTuple):
     """What a command asks ``main`` to run once its options are parsed."""
 
-    run: Callable[[], int]
-    """Does the work; returns the exit code of an outcome, raises a typed error."""
+    run: Callable[[float], int]
+    """Does the work, given when the command started (``time.monotonic()``, for deadlines);
+    returns the exit code of an outcome, raises a typed error."""
     json_errors: bool = False
     """Errors as one JSON document on stderr instead of a line."""
 
@@ -274,8 +274,9 @@ def balance(
     chosen = None if output is None else output.value
     given = {gate.option: gates.get(gate.parameter) for gate in GATES}
 
-    def run() -> int:
+    def run(started: float) -> int:
         from structocr_cli import formats
+        from structocr_cli.core import BalanceRequest
         from structocr_cli.settings import Flags
 
         fmt = formats.choose(chosen, json_flag, fields or [])
@@ -289,7 +290,8 @@ def balance(
 
             check_fields(fields)
         flags = Flags(api_key, api_key_file, profile, base_url)
-        return _balance(flags, timeout, fmt, fields or [], quiet, no_ci, thresholds)
+        request = BalanceRequest(flags, timeout, thresholds, started=started)
+        return _balance(request, fmt, fields or [], quiet, no_ci)
 
     return Call(run, json_errors=json_flag or chosen == "json")
 
@@ -299,18 +301,14 @@ def _github_actions() -> bool:
 
 
 def _balance(
-    flags: "Flags",
-    timeout: float,
-    fmt: "Format",
-    fields: Sequence[str],
-    quiet: bool,
-    no_ci: bool,
-    thresholds: "Mapping[str, Decimal]",
+    request: "BalanceRequest", fmt: "Format", fields: Sequence[str], quiet: bool, no_ci: bool
 ) -> int:
-    from structocr_cli.core import BalanceRequest, check_balance
+    from dataclasses import replace
+
+    from structocr_cli.core import check_balance
 
     ci = not no_ci and _github_actions()
-    request = BalanceRequest(flags, timeout, thresholds, derive=(fmt.derived and not quiet) or ci)
+    request = replace(request, derive=(fmt.derived and not quiet) or ci)
     out = sys.stdout
     try:
         outcome = check_balance(request, os.environ)
@@ -388,7 +386,7 @@ def mock(
     Prints its base URL first. Demo keys: demo, demo-low, demo-404, demo-500, demo-flaky.
     """
 
-    def run() -> int:
+    def run(started: float) -> int:
         from structocr_cli.mock import run
 
         run(host, port, fixtures, sys.stdout, sys.stderr)
@@ -463,7 +461,7 @@ def config_set_key(
       printf %s "$KEY" | structocr config set-key -p ci
     """
 
-    def run() -> int:
+    def run(started: float) -> int:
         from structocr_cli import profiles
         from structocr_cli.config import check_profile_name, load_config
         from structocr_cli.settings import Kind, Source, Sourced, check_base_url
@@ -473,11 +471,12 @@ def config_set_key(
         if url is not None:
             url = check_base_url(Sourced(url, Source(Kind.FLAG, "--base-url")))
         path = _config_path()
-        key = profiles.read_new_key(_read_secret(f"API key for profile {profile!r}: "))
+        deadline = started + timeout
+        key = profiles.read_new_key(_read_secret(f"API key for profile {profile!r}: ", deadline))
         credits = ""
         if verify:
             where = profiles.verify_base_url(load_config(path), os.environ, profile, url)
-            credits = _verify(key, where, timeout)
+            credits = _verify(key, where, timeout, deadline)
         change = profiles.SetKey(profile, key, url, make_default, store.value)
         before = profiles.set_key(path, change)
         place = "the OS keyring" if store is Store.keyring else str(path)
@@ -491,19 +490,22 @@ def config_set_key(
     return Call(run)
 
 
-def _read_secret(prompt: str) -> str:
-    if sys.stdin is not None and sys.stdin.isatty():
+def _read_secret(prompt: str, deadline: float) -> str:
+    """The key typed at a hidden prompt, or piped (at most a few KiB, before ``deadline``)."""
+    if sys.stdin is not None and not sys.stdin.closed and sys.stdin.isatty():
         import getpass
 
         return getpass.getpass(prompt)
-    return sys.stdin.read() if sys.stdin is not None else ""
+    from structocr_cli.reads import KEY_CAP, read_stdin
+
+    return read_stdin(KEY_CAP, deadline, "the key")
 
 
-def _verify(key: str, base_url: str, timeout: float) -> str:
+def _verify(key: str, base_url: str, timeout: float, deadline: float) -> str:
     from structocr_cli.core import verify_key
     from structocr_cli.fields import number
 
-    balance = verify_key(key, base_url, timeout)
+    balance = verify_key(key, base_url, timeout, deadline=deadline)
     return f" (verified: {number(balance.account.credits_remaining)} credits remaining)"
 
 
@@ -513,7 +515,7 @@ def config_list(
 ) -> Call:
     """List profiles: name, masked key, base URL, and * on the default."""
 
-    def run() -> int:
+    def run(started: float) -> int:
         from structocr_cli import output
         from structocr_cli.profiles import rows
         from structocr_cli.settings import read_config
@@ -539,7 +541,7 @@ ProfileArg = Annotated[str, typer.Argument(metavar="NAME", autocompletion=_compl
 def config_use(name: ProfileArg) -> Call:
     """Make NAME the default profile."""
 
-    def run() -> int:
+    def run(started: float) -> int:
         from structocr_cli import profiles
 
         profiles.use(_config_path(), name)
@@ -553,7 +555,7 @@ def config_use(name: ProfileArg) -> Call:
 def config_remove(name: ProfileArg) -> Call:
     """Delete profile NAME (and its key)."""
 
-    def run() -> int:
+    def run(started: float) -> int:
         from structocr_cli import profiles
 
         for warning in profiles.remove(_config_path(), name):
@@ -568,7 +570,7 @@ def config_remove(name: ProfileArg) -> Call:
 def config_path_command() -> Call:
     """Print the config file's path (STRUCTOCR_CONFIG overrides it)."""
 
-    def run() -> int:
+    def run(started: float) -> int:
         print(_config_path())
         return 0
 
@@ -579,7 +581,7 @@ def config_path_command() -> Call:
 def config_show(profile: ProfileOpt = None) -> Call:
     """Show what balance would use now, and why (no network)."""
 
-    def run() -> int:
+    def run(started: float) -> int:
         from structocr_cli.output import status_lines
         from structocr_cli.profiles import status
 
@@ -613,7 +615,7 @@ def completion(
       structocr completion --install fish
     """
 
-    def run() -> int:
+    def run(started: float) -> int:
         from structocr_cli import completion as scripts
 
         if not install:
@@ -626,11 +628,15 @@ def completion(
     return Call(run)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, started: float | None = None) -> int:
     """Console-script entry point: parse, run, and turn whatever happens into an exit code.
 
     The one place where errors become exit codes and messages (the README's table).
+    ``started`` is when the process began, for deadlines (default: now).
     """
+    import time
+
+    started = time.monotonic() if started is None else started
     if "_STRUCTOCR_COMPLETE" in os.environ:  # completion.COMPLETE_VAR, without the import
         from structocr_cli.completion import enable
 
@@ -642,7 +648,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(call or 0)
         json_errors = call.json_errors
         with _debug_log(sys.stderr):
-            return call.run()
+            return call.run(started)
     except BaseException as exc:  # the funnel every exception reaches
         return _exit_code(exc, json_errors)
 

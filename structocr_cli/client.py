@@ -103,12 +103,16 @@ class BalanceClient:
             self._local.session = session
         return session
 
-    def fetch(self, base_url: str, api_key: str, timeout: float) -> Balance:
-        """GET ``{base_url}/account/balance`` with ``api_key``, all within ``timeout`` seconds."""
+    def fetch(
+        self, base_url: str, api_key: str, timeout: float, deadline: float | None = None
+    ) -> Balance:
+        """GET ``{base_url}/account/balance`` with ``api_key``, all within ``timeout`` seconds
+        (or by ``deadline`` on this client's clock, when the caller's time started earlier)."""
         problem = key_problem(api_key)
         if problem:  # requests would quote the key in its own error
             raise ValueError(f"unusable API key: {problem}")
-        deadline = self._clock() + timeout
+        if deadline is None:
+            deadline = self._clock() + timeout
         url = f"{base_url}/account/balance"
         attempt = 0
         while True:

@@ -94,17 +94,35 @@ def profile_names(env: Mapping[str, str]) -> list[str]:
         return []
 
 
+def read_config_bytes(path: Path) -> bytes | None:
+    """The file's bytes, None if it does not exist. Only a regular file of at most 1 MiB is
+    read (or /dev/null, an empty config): a FIFO or a device could hang the command or fill
+    memory, even on a TAB press."""
+    from structocr_cli.reads import CONFIG_CAP, ReadError, read_path
+
+    if str(path) == os.devnull:
+        return b""
+    try:
+        return read_path(path, CONFIG_CAP, None, regular_only=True)
+    except FileNotFoundError:
+        return None
+    except ReadError as exc:
+        hints = {
+            "directory": f"Point {ENV_CONFIG} at a TOML file",
+            "not_regular": f"Point {ENV_CONFIG} at a TOML file",
+            "too_large": "A config file holds a few profiles; check the path",
+        }
+        hint = hints.get(
+            exc.kind, f"Fix the file's permissions, or point {ENV_CONFIG} at another file"
+        )
+        raise ConfigError(f"cannot read config file {path}: {exc}", hint) from None
+
+
 def load_config(path: Path) -> Config:
     """Read and check the file at ``path``; a missing file is an empty config."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    raw = read_config_bytes(path)
+    if raw is None:
         return Config(path=path, exists=False)
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read config file {path}: {exc.strerror or exc}",
-            f"Fix the file's permissions, or point {ENV_CONFIG} at another file",
-        ) from None
     config = parse_config(path, raw)
     if _is_loose(path):
         config = replace(config, loose_permissions=True)

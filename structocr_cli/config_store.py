@@ -23,7 +23,7 @@ from typing import Any
 import tomlkit
 from tomlkit.items import Table
 
-from structocr_cli.config import Config, parse_config
+from structocr_cli.config import Config, parse_config, read_config_bytes
 from structocr_cli.errors import UsageError
 
 Change = Callable[[Any, Config], None]
@@ -112,12 +112,7 @@ def update(path: Path, change: Change) -> None:
     _ensure_directory(path.parent)
     _refuse_symlinks(path)
     with _locked(path):
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raw = b""
-        except OSError as exc:
-            raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raw = read_config_bytes(path) or b""
         config = parse_config(path, raw)  # a broken file is refused, never rewritten
         document = tomlkit.parse(raw.decode("utf-8"))
         change(document, config)

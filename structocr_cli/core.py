@@ -7,6 +7,7 @@ per key and per refresh if it likes. A ``BalanceClient`` may be shared between t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -41,6 +42,9 @@ class BalanceRequest:
     """Gate thresholds by option name (see ``gates.GATES``)."""
     derive: bool = True
     """Whether derived figures are wanted (gates get them whatever this says)."""
+    started: float | None = None
+    """When the command started (``time.monotonic()``): the deadline is ``timeout`` after
+    it, reading a key from stdin included. None: now."""
 
 
 @dataclass(frozen=True)
@@ -97,12 +101,13 @@ def check_balance(
     Errors the user can act on come back in ``Outcome.error``; anything else is a bug and
     is raised.
     """
+    deadline = (request.started or time.monotonic()) + request.timeout
     try:
-        settings = resolve(request.flags, env)
+        settings = resolve(request.flags, env, deadline)
     except StructocrError as exc:
         return Outcome(error=exc)
     try:
-        balance = fetch_balance(settings, request.timeout, client)
+        balance = fetch_balance(settings, request.timeout, client, deadline)
     except StructocrError as exc:
         return Outcome(settings=settings, error=exc)
     if not (request.derive or request.thresholds):
@@ -119,11 +124,15 @@ def check_balance(
 
 
 def fetch_balance(
-    settings: Settings, timeout: float, client: BalanceClient | None = None
+    settings: Settings,
+    timeout: float,
+    client: BalanceClient | None = None,
+    deadline: float | None = None,
 ) -> Balance:
     """The balance for the resolved key; errors about the key name it (masked)."""
+    key, url = settings.api_key.value, settings.base_url.value
     try:
-        return verify_key(settings.api_key.value, settings.base_url.value, timeout, client)
+        return verify_key(key, url, timeout, client, deadline)
     except HTTPStatusError as exc:
         if exc.status in (401, 403, 404):
             raise exc.about_key(settings.key_description) from None
@@ -131,25 +140,36 @@ def fetch_balance(
 
 
 # The client checks its deadline between reads; this outer bound also covers what it cannot
-# interrupt (a DNS lookup, headers dripped a byte at a time) by leaving the work behind.
-_GRACE = 0.5
+# interrupt (a DNS lookup, headers dripped a byte at a time) by leaving the work behind. Small
+# enough that a whole command ends within --timeout + 0.5 s of its start.
+_GRACE = 0.2
 
 
 def verify_key(
-    api_key: str, base_url: str, timeout: float, client: BalanceClient | None = None
+    api_key: str,
+    base_url: str,
+    timeout: float,
+    client: BalanceClient | None = None,
+    deadline: float | None = None,
 ) -> Balance:
-    """The balance ``api_key`` reads at ``base_url``, or the typed error, within ``timeout``."""
+    """The balance ``api_key`` reads at ``base_url``, or the typed error, by ``deadline``
+    (``time.monotonic()``; default: ``timeout`` from now)."""
+    if deadline is None:
+        deadline = time.monotonic() + timeout
     if client is None:
         from structocr_cli.client import BalanceClient
 
         client = BalanceClient()
     fetch = client.fetch
+    last = deadline
 
     def expired() -> DeadlineError:
         return DeadlineError(
             f"no complete answer within the {timeout:g} s deadline", HINT_RETRY_LATER
         )
 
-    return run_within(
-        timeout + _GRACE, lambda: fetch(base_url, api_key, timeout), expired, "structocr-fetch"
-    )
+    def work() -> Balance:
+        return fetch(base_url, api_key, timeout, deadline=last)
+
+    bound = max(deadline - time.monotonic(), 0.0) + _GRACE
+    return run_within(bound, work, expired, "structocr-fetch")

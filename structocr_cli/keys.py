@@ -53,6 +53,17 @@ def redact(text: str) -> str:
     return text
 
 
+def may_be_secret(value: str) -> bool:
+    """Whether a value the user typed could be an API key typed in the wrong place: long
+    enough, printable ASCII without spaces, and no path separator."""
+    return len(value) >= 16 and bool(_KEY_CHARS.fullmatch(value)) and "/" not in value
+
+
+def shown(value: str, limit: int = 120) -> str:
+    """A value the user typed, as it may be echoed: masked if it could be a key."""
+    return mask(value) if may_be_secret(value) else sanitize(value, limit)
+
+
 def sanitize(text: str, limit: int = 300) -> str:
     """Server-provided text made safe for one terminal line: controls escaped, length capped."""
     if len(text) > limit:

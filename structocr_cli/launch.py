@@ -2,13 +2,15 @@
 moment, even while the CLI (and typer) are still being imported."""
 
 import sys
+import time
 
 
 def main() -> int:
+    started = time.monotonic()  # the deadline of --timeout counts from here
     try:
         from structocr_cli.cli import main as run
 
-        return run()
+        return run(started=started)
     except KeyboardInterrupt:
         print("structocr: interrupted", file=sys.stderr)
         return 130

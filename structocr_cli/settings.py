@@ -8,7 +8,6 @@ Precedence (first found wins), documented in the README:
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -114,12 +113,13 @@ class Flags:
     base_url: str | None = None
 
 
-def resolve(flags: Flags, env: Mapping[str, str]) -> Settings:
-    """Apply the precedence rules above; raise a typed error when nothing usable is found."""
+def resolve(flags: Flags, env: Mapping[str, str], deadline: float | None = None) -> Settings:
+    """Apply the precedence rules above; raise a typed error when nothing usable is found.
+    A key read from a pipe or stdin must arrive before ``deadline`` (``time.monotonic()``)."""
     config = read_config(env)
     profile = choose_profile(flags, env, config)
     return Settings(
-        api_key=choose_api_key(flags, env, config, profile.value),
+        api_key=choose_api_key(flags, env, config, profile.value, deadline),
         profile=profile,
         base_url=choose_base_url(flags, env, config, profile.value),
         config=config,
@@ -179,11 +179,17 @@ def unknown_profile(
     )
 
 
-def choose_api_key(flags: Flags, env: Mapping[str, str], config: Config, profile: str) -> Sourced:
+def choose_api_key(
+    flags: Flags,
+    env: Mapping[str, str],
+    config: Config,
+    profile: str,
+    deadline: float | None = None,
+) -> Sourced:
     if flags.api_key is not None:
         return _checked(Sourced(flags.api_key, Source(Kind.FLAG, "--api-key")))
     if flags.api_key_file is not None:
-        key = _read_key_file(flags.api_key_file)
+        key = _read_key_file(flags.api_key_file, deadline)
         return _checked(Sourced(key, Source(Kind.FLAG, "--api-key-file")))
     chosen = config.profiles.get(profile)
     found = _first(
@@ -222,15 +228,20 @@ def _checked(key: Sourced) -> Sourced:
     return key
 
 
-def _read_key_file(name: str) -> str:
+def _read_key_file(name: str, deadline: float | None) -> str:
+    from structocr_cli.reads import KEY_CAP, ReadError, read_path, read_stdin
+
     if name == "-":
-        return sys.stdin.read().strip()
+        return read_stdin(KEY_CAP, deadline, "the API key").strip()
     try:
-        return Path(name).expanduser().read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or "it is not UTF-8 text"
+        return read_path(Path(name).expanduser(), KEY_CAP, deadline, False).decode().strip()
+    except (OSError, ReadError, UnicodeDecodeError) as exc:
+        if isinstance(exc, UnicodeDecodeError):
+            reason = "it is not UTF-8 text"
+        else:
+            reason = getattr(exc, "strerror", None) or str(exc)
         raise UsageError(
-            f"cannot read --api-key-file {name}: {reason}",
+            f"cannot read --api-key-file {keys.shown(name)}: {reason}",
             "Pass a readable file holding only the key, or - to read it from stdin",
         ) from None
 
