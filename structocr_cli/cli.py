@@ -668,7 +668,7 @@ def _exit_code(exc: BaseException, json_errors: bool) -> int:
         print(error_document(exc) if json_errors else error_line(exc), file=sys.stderr)
         return exc.exit_code
     if isinstance(exc, ClickException):  # a usage error found while parsing
-        exc.show()
+        _show_usage_error(exc)
         return exc.exit_code
     if isinstance(exc, KeyboardInterrupt):
         _fail("interrupted", ExitCode.INTERRUPTED, "interrupted", json_errors)
@@ -681,6 +681,27 @@ def _exit_code(exc: BaseException, json_errors: bool) -> int:
         return 1
     _report_bug(exc, json_errors)
     return ExitCode.INTERNAL
+
+
+def _show_usage_error(exc: Any) -> None:
+    """click's usage error as click shows it, but a value it echoes that could be an API key
+    typed in the wrong place (``balance KEY``, ``--timeout KEY``) is masked."""
+    import io
+    import re
+
+    from structocr_cli.keys import mask, may_be_secret
+
+    def masked(match: re.Match[str]) -> str:
+        text = match.group(0)
+        words = text[1:-1].split(" ")
+        inner = " ".join(mask(word) if may_be_secret(word) else word for word in words)
+        return text[0] + inner + text[-1]
+
+    shown = io.StringIO()
+    exc.show(file=shown)
+    *usage, last = shown.getvalue().rstrip("\n").split("\n")
+    last = re.sub(r"'[^']*'|\([^)]*\)", masked, last)
+    sys.stderr.write("\n".join([*usage, last]) + "\n")
 
 
 def _fail(code: str, exit_code: int, message: str, json_errors: bool) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from structocr_cli.errors import ConfigError, UsageError
-from structocr_cli.keys import sanitize
+from structocr_cli.keys import sanitize, shown
 
 ENV_CONFIG = "STRUCTOCR_CONFIG"
 ENV_STRICT = "STRUCTOCR_STRICT_PERMISSIONS"
@@ -55,7 +55,7 @@ def valid_profile_name(name: str) -> bool:
 
 def check_profile_name(name: str) -> str:
     if not valid_profile_name(name):
-        raise UsageError(f"invalid profile name {sanitize(name, 70)!r}", PROFILE_NAME_RULE)
+        raise UsageError(f"invalid profile name {shown(name, 70)!r}", PROFILE_NAME_RULE)
     return name
 
 

@@ -118,6 +118,7 @@ def parse_threshold(gate: Gate, text: str) -> Decimal:
     from decimal import Decimal, InvalidOperation
 
     from structocr_cli.errors import UsageError
+    from structocr_cli.keys import shown
 
     cleaned = text.strip().removesuffix("%").strip()
     try:
@@ -126,7 +127,8 @@ def parse_threshold(gate: Gate, text: str) -> Decimal:
         value = Decimal("NaN")
     if not value.is_finite():
         raise UsageError(
-            f"{gate.option} needs a number, not {text!r}", f"e.g. {gate.option} {gate.example}"
+            f"{gate.option} needs a number, not {shown(text)!r}",
+            f"e.g. {gate.option} {gate.example}",
         )
     return value
 

@@ -45,12 +45,31 @@ def remember(key: str) -> None:
 
 
 def redact(text: str) -> str:
-    """Replace every remembered key in ``text`` by its masked form."""
+    """Replace every remembered key in ``text`` by its masked form, and any run of 8 or more
+    of its characters (a server that echoes part of the key) by asterisks."""
     with _known_lock:
         keys = sorted(_known, key=len, reverse=True)
     for key in keys:
         text = text.replace(key, mask(key))
+        text = _mask_fragments(text, key)
     return text
+
+
+def _mask_fragments(text: str, key: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        # The longest run of the key's characters, in the key's order, starting here.
+        j = i + _MIN_REDACTED
+        if j <= len(text) and text[i:j] in key:
+            while j < len(text) and text[i : j + 1] in key:
+                j += 1
+            out.append("*" * 8)
+            i = j
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
 
 
 def may_be_secret(value: str) -> bool:

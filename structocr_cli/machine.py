@@ -11,6 +11,7 @@ from decimal import Decimal
 from structocr_cli.derive import Derived
 from structocr_cli.errors import UsageError
 from structocr_cli.fields import BY_PATH, FIELDS, rows, text
+from structocr_cli.keys import shown
 from structocr_cli.model import Balance, Number
 
 
@@ -18,7 +19,8 @@ def check_fields(paths: Sequence[str]) -> None:
     unknown = [path for path in paths if path not in BY_PATH]
     if unknown:
         raise UsageError(
-            f"unknown field {unknown[0]!r}; valid fields: " + ", ".join(f.path for f in FIELDS),
+            f"unknown field {shown(unknown[0])!r}; valid fields: "
+            + ", ".join(f.path for f in FIELDS),
             "See the README for what each field means",
         )
 

@@ -174,7 +174,7 @@ def unknown_profile(
     where = str(config.path) if config.exists else f"{config.path} (no such file)"
     origin = f" (from {source})" if source else ""
     return UnknownProfileError(
-        f'unknown profile "{keys.sanitize(name, 70)}"{origin}; known profiles: {known}',
+        f'unknown profile "{keys.shown(name, 70)}"{origin}; known profiles: {known}',
         f"Profiles are read from {where}; list them with: structocr config list",
     )
 
@@ -273,14 +273,14 @@ def check_base_url(url: Sourced) -> str:
         )
     if problem:
         raise RefusedURLError(
-            f"refused base URL {keys.sanitize(url.value, 120)} (from {url.source}): {problem}",
+            f"refused base URL {keys.shown(url.value)} (from {url.source}): {problem}",
             f"Use https, e.g. {DEFAULT_BASE_URL}",
         )
     try:
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
         raise RefusedURLError(
-            f"refused base URL {keys.sanitize(url.value, 120)} (from {url.source}): bad port",
+            f"refused base URL {keys.shown(url.value)} (from {url.source}): bad port",
             f"Use a URL like {DEFAULT_BASE_URL}",
         ) from None
     return url.value.strip().rstrip("/")

@@ -20,6 +20,7 @@ from structocr_cli.mock import Behaviour, MockServer, Reply, balance_document
 
 STRUCTOCR = Path(sys.executable).with_name("structocr")
 LONG_KEY = "sk_live_4f9a8b7c6d5e4f3a2b1c"  # 24 characters: masked as sk_l…2b1c
+ECHO_KEY = "sk_live_echo_9f8e7d6c5b4a3f2e"  # the server quotes 12 characters of it back
 
 
 @pytest.fixture(autouse=True)
@@ -76,6 +77,7 @@ FAULTS: dict[str, Behaviour] = {
     "t-escape-time": lambda _: Reply.json(
         200, balance_document(period={"start": "2026-11-01\x1b[31m00:00:00Z"})
     ),
+    ECHO_KEY: lambda request: Reply.error(401, f"unknown key {str(request.key)[3:15]}"),
     "t-extra": lambda _: Reply.json(
         200, {**balance_document(), "future": {"x": 1}, "note": "caf\u00e9"}
     ),

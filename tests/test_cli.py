@@ -15,7 +15,7 @@ import pytest
 from structocr_cli import __version__
 from structocr_cli.cli import main
 from structocr_cli.mock import MockServer
-from tests.conftest import LONG_KEY, STRUCTOCR, imported, run, run_process
+from tests.conftest import ECHO_KEY, LONG_KEY, STRUCTOCR, imported, run, run_process
 
 ESC = "\x1b"
 
@@ -302,3 +302,51 @@ def test_every_output_format_is_a_choice_and_writes(server: MockServer) -> None:
         result = balance(server, "-o", name, STRUCTOCR_API_KEY="demo")
         assert result.returncode == 0, (name, result.stderr)
         assert "48849" in result.stdout.replace(",", ""), name
+
+
+def fragments(key: str, size: int = 8) -> set[str]:
+    return {key[i : i + size] for i in range(len(key) - size + 1)}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("balance", LONG_KEY),
+        ("balance", "--api-key", "demo", "extra", LONG_KEY),
+        ("balance", "--timeout", LONG_KEY),
+        ("balance", "--api-key-file", LONG_KEY),
+        ("balance", "-p", LONG_KEY),
+        ("balance", "-o", LONG_KEY),
+        ("balance", "--field", LONG_KEY),
+        ("balance", "--base-url", LONG_KEY, "--api-key", "demo"),
+        ("balance", "--min-remaining", LONG_KEY, "--api-key", "demo"),
+        ("config", "use", LONG_KEY),
+        ("config", "remove", LONG_KEY),
+        ("config", "show", "-p", LONG_KEY),
+        ("completion", LONG_KEY),
+    ],
+)
+@pytest.mark.parametrize("json_flag", [(), ("--json",)], ids=["line", "json"])
+def test_a_key_typed_in_the_wrong_place_is_never_echoed(
+    args: tuple[str, ...], json_flag: tuple[str, ...]
+) -> None:
+    if json_flag and args[0] != "balance":
+        pytest.skip("--json is a balance option")
+    result = run(*args, *json_flag)
+    assert result.returncode == 2, result.stderr
+    shown = result.stdout + result.stderr
+    assert not [part for part in fragments(LONG_KEY) if part in shown], shown
+    if not json_flag:  # masked: the user still sees which value it was
+        assert "sk_l…2b1c" in shown
+
+
+def test_ordinary_values_are_still_echoed() -> None:
+    assert "'abc' is not a valid float" in run("balance", "--timeout", "abc").stderr
+    assert "(a b)" in run("balance", "--api-key", "demo", "a", "b").stderr
+
+
+def test_part_of_the_key_echoed_by_the_server_is_masked(server: MockServer) -> None:
+    result = balance(server, STRUCTOCR_API_KEY=ECHO_KEY)
+    assert result.returncode == 41
+    assert "unknown key ********" in result.stderr
+    assert not [part for part in fragments(ECHO_KEY) if part in result.stderr], result.stderr
