@@ -42,10 +42,11 @@ Exit codes:
        unknown profile, refused base URL
   40   HTTP 4xx other than 401/404 (e.g. 403, or 429 once retries are spent)
   41   HTTP 401, or no API key found
-  44   HTTP 404: no account linked to the key
+  44   HTTP 404 with the API's own answer: no account for the key
   50   HTTP 5xx once retries are spent
   60   no HTTP answer: DNS, connection refused or reset, TLS, deadline
-  61   unusable answer: not JSON, wrong shape, redirect, too large
+  61   unusable answer: not JSON, wrong shape, redirect, too large,
+       a 404 that is not the API's (the URL is not the endpoint)
   70   internal error (a bug; rerun with STRUCTOCR_DEBUG=1 and report it)
   130  interrupted
 """
@@ -380,16 +381,28 @@ def mock(
             show_default=False,
         ),
     ] = None,
+    list_faults: Annotated[
+        bool,
+        typer.Option(
+            "--list-faults",
+            help="List the fault keys (each a way the API can fail) and exit.",
+            show_default=False,
+        ),
+    ] = False,
 ) -> Call:
     """Run a local StructOCR server for demos and offline tests.
 
-    Prints its base URL first. Demo keys: demo, demo-low, demo-404, demo-500, demo-flaky.
+    Prints its base URL first. Demo keys: demo, demo-low, demo-404, demo-500, demo-flaky;
+    fault keys (fault-stall, fault-html-404, ...): see --list-faults.
     """
 
     def run(started: float) -> int:
-        from structocr_cli.mock import run
+        from structocr_cli import mock
 
-        run(host, port, fixtures, sys.stdout, sys.stderr)
+        if list_faults:
+            mock.list_faults(sys.stdout)
+        else:
+            mock.run(host, port, fixtures, sys.stdout, sys.stderr)
         return 0
 
     return Call(run)

@@ -268,9 +268,13 @@ def _redirect(url: str, status: int, location: str) -> RedirectError:
     )
 
 
-def _status_error(url: str, answer: _Answer, attempt: int) -> HTTPStatusError | _Retryable:
+def _status_error(
+    url: str, answer: _Answer, attempt: int
+) -> HTTPStatusError | BadAnswerError | _Retryable:
     status = answer.status
     text = error_text(answer.body)
+    if status == 404 and text is None:  # not the API's "no account" answer: a wrong URL
+        return _not_the_endpoint(url)
     reason = sanitize(answer.reason, 60)
     message = f"HTTP {status} {reason}".rstrip() + f" from {_host(url)}"
     if text:
@@ -288,6 +292,22 @@ def _status_error(url: str, answer: _Answer, attempt: int) -> HTTPStatusError | 
 
 # Longer waits are all "not within any deadline"; the cap keeps the arithmetic finite.
 _MAX_RETRY_AFTER = 366 * 86400.0
+
+
+def _not_the_endpoint(url: str) -> BadAnswerError:
+    base = url.removesuffix("/account/balance")
+    path = urlsplit(base).path.rstrip("/")
+    hint = (
+        f"The API's base URL ends in /v1: try --base-url {sanitize(base, 120)}/v1"
+        if not path.endswith("/v1")
+        else HINT_BASE_URL
+    )
+    return BadAnswerError(
+        f"HTTP 404 from {_host(url)}: {sanitize(url, 160)} is not the StructOCR balance "
+        "endpoint (the answer is not the API's)",
+        hint,
+        404,
+    )
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
+import struct
 import sys
 import threading
 import time
@@ -48,6 +50,14 @@ class Reply:
     """Close the connection without answering."""
     length: bool = True
     """Send Content-Length (False: the body ends when the connection closes)."""
+    head_drip: float = 0.0
+    """Seconds to wait between the bytes of the status line and headers (0: at once)."""
+    cut: int | None = None
+    """Send only this many bytes of the body, then close (Content-Length still says all)."""
+    declared: int | None = None
+    """The Content-Length to claim, if not the body's length."""
+    reset: bool = False
+    """End with a TCP reset instead of a clean close."""
 
     @classmethod
     def json(cls, status: int, document: Any, **kwargs: Any) -> Reply:
@@ -56,8 +66,8 @@ class Reply:
         return cls(status, body, headers, **kwargs)
 
     @classmethod
-    def error(cls, status: int, message: str) -> Reply:
-        return cls.json(status, {"error": message})
+    def error(cls, status: int, message: str, **kwargs: Any) -> Reply:
+        return cls.json(status, {"error": message}, **kwargs)
 
 
 Behaviour = Callable[[Request], Reply]
@@ -176,28 +186,50 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(reply)
 
     def _send(self, reply: Reply) -> None:
-        time.sleep(reply.delay)
-        if reply.drop:
-            self.close_connection = True
-            return
-        self.send_response(reply.status)
-        for name, value in reply.headers:
-            self.send_header(name, value)
-        if reply.length:
-            self.send_header("Content-Length", str(len(reply.body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
         self.close_connection = True
-        if not reply.drip:
-            self.wfile.write(reply.body)
+        time.sleep(reply.delay)
+        if not reply.drop:
+            self._write(_head(reply), reply.head_drip)
+            body = reply.body if reply.cut is None else reply.body[: reply.cut]
+            self._write(body, reply.drip)
+        if reply.reset:  # linger 0: close() sends RST, as a crashed proxy would
+            self.connection.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+
+    def _write(self, data: bytes, drip: float) -> None:
+        if not drip:
+            self.wfile.write(data)
             return
-        for byte in reply.body:
+        for byte in data:
             self.wfile.write(bytes([byte]))
             self.wfile.flush()
-            time.sleep(reply.drip)
+            time.sleep(drip)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default per-request line; ``do_GET`` logs its own, key masked."""
+
+
+def _base_url(server: _Server) -> str:
+    host, port = server.server_address[:2]
+    host = host.decode() if isinstance(host, bytes) else str(host)
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/v1"
+
+
+def _head(reply: Reply) -> bytes:
+    """The status line and headers, written by hand so that they can be dripped."""
+    try:
+        phrase = HTTPStatus(reply.status).phrase
+    except ValueError:
+        phrase = ""
+    lines = [f"HTTP/1.1 {reply.status} {phrase}".rstrip()]
+    lines += [f"{name}: {value}" for name, value in reply.headers]
+    if reply.length:
+        declared = len(reply.body) if reply.declared is None else reply.declared
+        lines.append(f"Content-Length: {declared}")
+    lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 def _shown(key: str | None) -> str:
@@ -218,8 +250,8 @@ class _Server(ThreadingHTTPServer):
 
     def reply_for(self, path: str, key: str | None) -> Reply:
         # A proxy's request names the whole URL ("absolute-form"); servers must accept it.
-        if urlsplit(path).path != API_PATH:
-            return Reply.error(404, "Not found")
+        if urlsplit(path).path != API_PATH:  # as a web server says it, not as the API would
+            return Reply(404, b"404 page not found\n", (("Content-Type", "text/plain"),))
         if key is None:
             return Reply.error(401, "Missing x-api-key header")
         behaviour = self.behaviours.get(key)
@@ -228,6 +260,10 @@ class _Server(ThreadingHTTPServer):
         with self._lock:
             count = self._counts[key] = self._counts.get(key, 0) + 1
         return behaviour(Request(key, count))
+
+    def count(self, key: str) -> int:
+        with self._lock:
+            return self._counts.get(key, 0)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up mid-answer (the CLI does, past its size cap or deadline)
@@ -240,8 +276,23 @@ class _Server(ThreadingHTTPServer):
             print(f"mock: {sanitize(line)}", file=self.log_stream, flush=True)
 
 
+class _Target(_Server):
+    """Where ``fault-redirect`` points: answers nothing useful, records any key it is sent."""
+
+    def __init__(self, host: str, log: IO[str]) -> None:
+        super().__init__((host, 0), {}, log)
+        self.keys_received = 0
+
+    def reply_for(self, path: str, key: str | None) -> Reply:
+        if key is not None:
+            with self._lock:
+                self.keys_received += 1
+        return Reply.error(404, "Not found")
+
+
 class MockServer:
-    """The mock on a port of its own; ``port=0`` picks a free one."""
+    """The mock on a port of its own (``port=0`` picks a free one), with the demo keys, the
+    fault keys of ``faults.catalogue`` and any ``behaviours`` given."""
 
     def __init__(
         self,
@@ -250,30 +301,60 @@ class MockServer:
         behaviours: Mapping[str, Behaviour] | None = None,
         log: IO[str] | None = None,
     ) -> None:
-        merged = {**BUILTIN, **(behaviours or {})}
-        self._server = _Server((host, port), merged, log or sys.stderr)
-        self._thread: threading.Thread | None = None
+        from structocr_cli.faults import catalogue
+
+        stream = log or sys.stderr
+        self.target = _Target(host, stream)
+        self.faults = catalogue(_base_url(self.target))
+        fault_keys = {key: fault.behaviour for key, fault in self.faults.items()}
+        merged = {**BUILTIN, **fault_keys, **(behaviours or {})}
+        try:
+            self._server = _Server((host, port), merged, stream)
+        except OSError:
+            self.target.server_close()
+            raise
+        self._threads: list[threading.Thread] = []
+        self._serving: list[_Server] = []
+
+    def requests(self, key: str) -> int:
+        """How many requests have been made with ``key`` so far."""
+        return self._server.count(key)
+
+    @property
+    def keys_at_redirect_target(self) -> int:
+        """How many requests carrying a key reached ``fault-redirect``'s target."""
+        return self.target.keys_received
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        host = host.decode() if isinstance(host, bytes) else str(host)
-        shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{port}/v1"
+        return _base_url(self._server)
 
     def serve_forever(self) -> None:
+        """Serve in this thread (the redirect target in another) until ``stop``."""
+        self._serve(self.target)
+        self._serving.append(self._server)
         self._server.serve_forever(poll_interval=0.1)
 
     def start(self) -> MockServer:
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self._thread.start()
+        self._serve(self.target)
+        self._serve(self._server)
         return self
 
+    def _serve(self, server: _Server) -> None:
+        self._serving.append(server)
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
+        thread.start()
+        self._threads.append(thread)
+
     def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-        self._server.server_close()
+        for server in self._serving:  # shutdown() waits forever on one that never served
+            server.shutdown()
+        for server in (self._server, self.target):
+            server.server_close()
+        for thread in self._threads:
+            thread.join()
 
     def __enter__(self) -> MockServer:
         return self.start()
@@ -304,15 +385,31 @@ def run(host: str, port: int, fixtures: Path | None, out: IO[str], log: IO[str])
             f"cannot listen on {host}:{port}: {exc.strerror or exc}",
             "Choose another --port, or --port 0 for any free one",
         ) from None
-    print(server.url, file=out, flush=True)
     # Fixture keys are the user's and are not listed; built-in demo keys are public.
     listed = ", ".join(BUILTIN) + (f" and {len(behaviours)} from fixtures" if behaviours else "")
-    print(f"mock: serving {API_PATH}; keys: {listed}; Ctrl-C to stop", file=log, flush=True)
+    # Signals are handled before the URL is printed: whoever reads it may signal at once.
     with _stop_on_sigterm():
         try:
+            print(server.url, file=out, flush=True)
+            print(
+                f"mock: serving {API_PATH}; keys: {listed}; {len(server.faults)} fault keys "
+                "(structocr mock --list-faults); Ctrl-C to stop",
+                file=log,
+                flush=True,
+            )
             server.serve_forever()
         except KeyboardInterrupt:
             pass
         finally:
             server.stop()
     print("mock: stopped", file=log, flush=True)
+
+
+def list_faults(out: IO[str]) -> None:
+    """One line per fault key: the key, the exit code structocr balance gives, what it does."""
+    from structocr_cli.faults import catalogue
+
+    faults = catalogue("http://127.0.0.1:0/v1")
+    width = max(len(key) for key in faults)
+    for key, fault in faults.items():
+        out.write(f"{key:<{width}}  {fault.exit_code:>3}  {fault.description}\n")
