@@ -12,6 +12,7 @@ tomlkit keeps comments, order and unknown keys of a hand-edited file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -80,20 +81,33 @@ def _temp_prefix(path: Path) -> str:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
+    try:
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
+    except OSError as exc:
+        raise _not_written(path, exc) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(temp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # a full disk, a failing device: the old file stands
+            raise _not_written(path, exc) from None
         raise
-    _fsync_directory(path.parent)
+    with contextlib.suppress(OSError):  # the new file is in place; this only hastens it
+        _fsync_directory(path.parent)
     # Leftovers of writers killed mid-write; no writer is active while we hold the lock.
     for stale in path.parent.glob(_temp_prefix(path) + "*.tmp"):
         stale.unlink(missing_ok=True)
+
+
+def _not_written(path: Path, exc: OSError) -> UsageError:
+    return UsageError(
+        f"cannot write {path}: {exc.strerror or exc}; the file is unchanged",
+        "Free some disk space or fix the directory's permissions, then retry",
+    )
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -84,17 +84,55 @@ FAULTS: dict[str, Behaviour] = {
 }
 
 
+# The key-leak scan: everything the CLI wrote in this session, through run() and
+# run_process(), and every log of the shared mock servers, is searched for the canary key at
+# the end of the session (see pytest_sessionfinish).
+CANARY = LONG_KEY
+OUTPUTS: list[str] = []
+MOCK_LOGS: list[io.StringIO] = []
+
+
+def _recorded(*texts: str) -> None:
+    OUTPUTS.extend(texts)
+
+
+def mock_log() -> io.StringIO:
+    log = io.StringIO()
+    MOCK_LOGS.append(log)
+    return log
+
+
+def canary_forms(key: str = CANARY) -> set[str]:
+    """The key as it might leak: whole, any 8 characters of it, base64 (at each alignment),
+    URL-encoded or JSON-escaped."""
+    import base64
+    import json
+    from urllib.parse import quote
+
+    forms = {key, quote(key, safe=""), json.dumps(key)[1:-1]}
+    forms |= {key[i : i + 8] for i in range(len(key) - 7)}
+    for start in range(3):
+        encoded = base64.b64encode(key[start:].encode()).decode().rstrip("=")
+        forms.add(encoded[: len(encoded) - 2])  # the last characters depend on what follows
+    return forms
+
+
+def leaks(texts: list[str]) -> list[str]:
+    forms = canary_forms()
+    return [text for text in texts if any(form in text for form in forms)]
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[MockServer]:
     """The real mock on a free loopback port, with the test-only failure modes added."""
-    with MockServer(behaviours=FAULTS, log=open(os.devnull, "w")) as mock:
+    with MockServer(behaviours=FAULTS, log=mock_log()) as mock:
         yield mock
 
 
 @pytest.fixture
 def other_server() -> Iterator[MockServer]:
     """A second server: a redirect target that must receive nothing."""
-    with MockServer(log=open(os.devnull, "w")) as mock:
+    with MockServer(log=mock_log()) as mock:
         yield mock
 
 
@@ -132,6 +170,7 @@ def run(*args: str, env: Mapping[str, str] | None = None, stdin: str | None = No
         os.environ.clear()
         os.environ.update(saved_env)
         logging.getLogger("structocr").handlers.clear()
+    _recorded(out.getvalue(), err.getvalue())
     return Result(code, out.getvalue(), err.getvalue())
 
 
@@ -162,7 +201,7 @@ def run_process(
     timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
     """Run the installed console script as a user would; stdout and stderr kept apart."""
-    return subprocess.run(
+    result = subprocess.run(
         [str(STRUCTOCR), *args],
         env={**os.environ, **(env or {})},
         input=stdin,
@@ -171,6 +210,8 @@ def run_process(
         timeout=timeout,
         check=False,
     )
+    _recorded(result.stdout, result.stderr)
+    return result
 
 
 def imported(*args: str) -> set[str]:
@@ -178,3 +219,23 @@ def imported(*args: str) -> set[str]:
     result = run_process(*args, env={"PYTHONPROFILEIMPORTTIME": "1"})
     names = re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)", result.stderr, re.MULTILINE)
     return {name.split(".")[0] for name in names}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if the canary key appeared in anything the CLI or the mock wrote."""
+    texts = OUTPUTS + [log.getvalue() for log in MOCK_LOGS]
+    found = leaks(texts)
+    session.config.stash[_SCANNED] = (len(texts), len(found))
+    if found:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_SCANNED = pytest.StashKey[tuple[int, int]]()
+
+
+def pytest_terminal_summary(terminalreporter: object, config: pytest.Config) -> None:
+    scanned, found = config.stash.get(_SCANNED, (0, 0))
+    verdict = "FAILED: the canary key leaked" if found else "none held the canary key"
+    terminalreporter.write_line(  # type: ignore[attr-defined]
+        f"key-leak scan: {scanned} outputs and mock logs scanned; {found} leaks; {verdict}"
+    )
