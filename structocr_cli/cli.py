@@ -263,6 +263,16 @@ def balance(
             "--no-ci", help="No GitHub Actions annotations or step summary.", show_default=False
         ),
     ] = False,
+    ca_bundle: Annotated[
+        str | None,
+        typer.Option(
+            "--ca-bundle",
+            metavar="PATH",
+            help="CA certificates (PEM) to verify the API's TLS certificate with, e.g. a "
+            "company proxy's [env: REQUESTS_CA_BUNDLE]. Verification is never turned off.",
+            show_default=False,
+        ),
+    ] = None,
     **gates: str | None,
 ) -> Call:
     """Show the billing period, account credits and this key's usage; check budget gates.
@@ -278,6 +288,8 @@ def balance(
     def run(started: float) -> int:
         from structocr_cli import formats
         from structocr_cli.core import BalanceRequest
+        from structocr_cli.errors import UsageError
+        from structocr_cli.keys import sanitize
         from structocr_cli.settings import Flags
 
         fmt = formats.choose(chosen, json_flag, fields or [])
@@ -290,8 +302,14 @@ def balance(
             from structocr_cli.machine import check_fields
 
             check_fields(fields)
+        if ca_bundle is not None and not Path(ca_bundle).expanduser().is_file():
+            raise UsageError(
+                f"--ca-bundle {sanitize(ca_bundle, 120)}: no such file",
+                "Pass a PEM file of CA certificates",
+            )
         flags = Flags(api_key, api_key_file, profile, base_url)
-        request = BalanceRequest(flags, timeout, thresholds, started=started)
+        ca = None if ca_bundle is None else str(Path(ca_bundle).expanduser())
+        request = BalanceRequest(flags, timeout, thresholds, ca_bundle=ca, started=started)
         return _balance(request, fmt, fields or [], quiet, no_ci)
 
     return Call(run, json_errors=json_flag or chosen == "json")

@@ -87,8 +87,12 @@ class BalanceClient:
         max_body: int = MAX_BODY_BYTES,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        ca_bundle: str | None = None,
     ) -> None:
         self.attempts = attempts
+        self.ca_bundle = ca_bundle
+        """CA certificates (PEM) to verify the server with; None: the system's, or
+        REQUESTS_CA_BUNDLE. Verification is never turned off."""
         self.backoff = backoff
         self.max_body = max_body
         self._sleep = sleep
@@ -156,13 +160,14 @@ class BalanceClient:
                 timeout=(min(_CONNECT_TIMEOUT, remaining), remaining),
                 allow_redirects=False,
                 stream=True,
+                verify=self.ca_bundle or True,
             )
         except requests.exceptions.RequestException as exc:
             raise self._no_answer(url, exc, deadline, timeout) from None
         except OSError as exc:  # requests' own: e.g. REQUESTS_CA_BUNDLE names no file
             raise NoAnswerError(
                 f"no request sent to {_host(url)}: {sanitize(str(exc), 200)}",
-                "Check REQUESTS_CA_BUNDLE and the proxy settings",
+                "Check --ca-bundle, REQUESTS_CA_BUNDLE and the proxy settings",
             ) from None
         with response:
             if 300 <= response.status_code < 400:

@@ -42,6 +42,8 @@ class BalanceRequest:
     """Gate thresholds by option name (see ``gates.GATES``)."""
     derive: bool = True
     """Whether derived figures are wanted (gates get them whatever this says)."""
+    ca_bundle: str | None = None
+    """CA certificates (PEM) to verify the API's TLS certificate with (--ca-bundle)."""
     started: float | None = None
     """When the command started (``time.monotonic()``): the deadline is ``timeout`` after
     it, reading a key from stdin included. None: now."""
@@ -102,6 +104,10 @@ def check_balance(
     is raised.
     """
     deadline = (request.started or time.monotonic()) + request.timeout
+    if client is None and request.ca_bundle is not None:
+        from structocr_cli.client import BalanceClient
+
+        client = BalanceClient(ca_bundle=request.ca_bundle)
     try:
         settings = resolve(request.flags, env, deadline)
     except StructocrError as exc:

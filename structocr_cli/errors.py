@@ -45,7 +45,10 @@ HINT_BASE_URL = "Check --base-url points at the StructOCR API"
 HINT_RETRY_LATER = "Retry, or allow more time with --timeout or STRUCTOCR_TIMEOUT"
 HINT_COPY_KEY = "Copy the key again from the StructOCR console (API Management)"
 HINT_NETWORK = "Check the network, proxy settings and --base-url, then retry"
-HINT_TLS = "Check the system clock, proxy and REQUESTS_CA_BUNDLE settings"
+HINT_TLS = (
+    "Check the system clock and proxy settings; if the server's certificate comes from a "
+    "private CA (a company proxy), pass that CA with --ca-bundle or REQUESTS_CA_BUNDLE"
+)
 
 
 class StructocrError(Exception):

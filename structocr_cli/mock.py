@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -300,7 +301,9 @@ class MockServer:
         port: int = 0,
         behaviours: Mapping[str, Behaviour] | None = None,
         log: IO[str] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        """``tls``: serve HTTPS with this server-side context (tests make its certificate)."""
         from structocr_cli.faults import catalogue
 
         stream = log or sys.stderr
@@ -313,6 +316,10 @@ class MockServer:
         except OSError:
             self.target.server_close()
             raise
+        self.scheme = "http"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self._threads: list[threading.Thread] = []
         self._serving: list[_Server] = []
 
@@ -327,7 +334,7 @@ class MockServer:
 
     @property
     def url(self) -> str:
-        return _base_url(self._server)
+        return _base_url(self._server).replace("http://", f"{self.scheme}://", 1)
 
     def serve_forever(self) -> None:
         """Serve in this thread (the redirect target in another) until ``stop``."""

@@ -29,7 +29,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in list(os.environ):
         if name.startswith("STRUCTOCR_") or name.lower().endswith("_proxy"):
             monkeypatch.delenv(name)
-    for name in ("NO_COLOR", "FORCE_COLOR", "COLUMNS", "TERM", "REQUESTS_CA_BUNDLE"):
+    for name in ("NO_COLOR", "FORCE_COLOR", "COLUMNS", "TERM", "REQUESTS_CA_BUNDLE",
+                 "CURL_CA_BUNDLE", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     home = tmp_path / "home"
     home.mkdir()
