@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Re-install only when the dependencies change: the stamp is newer than pyproject.toml.
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint install clean completions bench
+.PHONY: demo test lint install clean completions bench fuzz
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
@@ -54,6 +54,13 @@ completions: $(STAMP) ## regenerate the committed shell completion scripts
 
 bench: $(STAMP) ## start-up and request timings (not part of make test)
 	$(BIN)/python tests/bench.py
+
+# 10,000 examples per fuzz property, every fault in every format against the installed
+# script (each within --timeout + 0.5 s), 200 killed-writer rounds. Takes several minutes.
+fuzz: $(STAMP) ## the long reliability run (not part of make test)
+	STRUCTOCR_TEST_FULL=1 HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -p no:cacheprovider \
+		--hypothesis-show-statistics tests/test_fuzz.py tests/test_faults.py \
+		tests/test_config_cmd.py::test_writers_killed_mid_write_always_leave_a_parseable_file
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis dist build

@@ -3,6 +3,7 @@ library only; ``formats`` says which is used when."""
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 from collections.abc import Callable, Sequence
@@ -114,7 +115,9 @@ def openmetrics(balance: Balance, derived: Derived, profile: str | None) -> str:
     parts = [_metric("up", _UP_HELP, labels, 1)]
     for name, help_text, read in METRICS:
         value = read(balance, derived)
-        if value is not None:  # an absent series says "unknown" better than a made-up number
+        # An absent series says "unknown" better than a made-up number; a runway of 1e306
+        # days is finite, but not once it is converted to seconds.
+        if value is not None and not (isinstance(value, float) and not math.isfinite(value)):
             parts.append(_metric(name, help_text, labels, value))
     return "".join(parts)
 

@@ -14,9 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from structocr_cli.keys import _known
 from structocr_cli.mock import Behaviour, MockServer, Reply, balance_document
+
+# A few hundred examples per property in the default suite; make fuzz asks for 10,000.
+settings.register_profile("default", max_examples=200, deadline=None)
+settings.register_profile(
+    "fuzz", max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 STRUCTOCR = Path(sys.executable).with_name("structocr")
 LONG_KEY = "sk_live_4f9a8b7c6d5e4f3a2b1c"  # 24 characters: masked as sk_l…2b1c

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
@@ -171,3 +172,17 @@ def test_machine_formats_do_not_import_rich(server: MockServer) -> None:
         loaded = imported("balance", "--base-url", server.url, "--api-key", "demo", *args)
         assert "requests" in loaded
         assert "rich" not in loaded, args
+
+
+def test_a_runway_too_long_for_seconds_is_left_out_not_inf() -> None:
+    # Found by fuzzing: a finite runway in days overflowed once converted to seconds.
+    document = json.loads(json.dumps(REFERENCE))
+    document["period"] = {"start": "2000-01-01T00:00:00+00:01", "end": "2000-01-01T00:00:00Z"}
+    document["account"].update(credits_this_period=1e-300, credits_remaining=2996156)
+    balance = parse_balance(json.dumps(document).encode())
+    text = formats.openmetrics(
+        balance, derive(balance, datetime(2000, 1, 1, tzinfo=timezone.utc)), None
+    )
+    assert "structocr_forecast_runway_seconds" not in text
+    values = [line.rsplit(" ", 1)[1] for line in text.splitlines() if not line.startswith("#")]
+    assert all(math.isfinite(float(value)) for value in values), values

@@ -1,0 +1,291 @@
+"""Fuzzing: whatever a server, a config file, a key file or a user sends, the parsers return a
+value or raise the project's own error, and every output format stays clean.
+
+The default suite runs 200 examples per property (the end-to-end one 50); ``make fuzz``
+(HYPOTHESIS_PROFILE=fuzz) runs 10,000 of each and prints hypothesis's statistics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import re
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomlkit
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from structocr_cli.client import _MAX_RETRY_AFTER, _retry_after
+from structocr_cli.config import Config, parse_config, valid_profile_name
+from structocr_cli.core import Outcome
+from structocr_cli.derive import derive
+from structocr_cli.errors import BadAnswerError, ConfigError, StructocrError
+from structocr_cli.fields import FIELDS
+from structocr_cli.formats import FORMATS
+from structocr_cli.keys import key_problem, mask, may_be_secret, sanitize, shown
+from structocr_cli.mock import MockServer, Reply
+from structocr_cli.model import parse_balance
+from structocr_cli.settings import Kind, Settings, Source, Sourced, _read_key_file
+from tests.conftest import mock_log, run
+from tests.test_model import REFERENCE
+
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but tab and newline
+E2E_EXAMPLES = 50
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+FIELD_PATHS = [(section, name) for section in ("period", "account", "this_key")
+               for name in REFERENCE[section]]  # fmt: skip
+
+
+# The server's answer
+
+
+@given(st.binary(max_size=2000))
+def test_any_bytes_parse_or_are_a_bad_answer(body: bytes) -> None:
+    with contextlib.suppress(BadAnswerError):
+        parse_balance(body)
+
+
+@given(json_values)
+def test_any_json_document_parses_or_is_a_bad_answer(value: Any) -> None:
+    with contextlib.suppress(BadAnswerError):
+        parse_balance(json.dumps(value).encode())
+
+
+@given(st.sampled_from(FIELD_PATHS), json_values)
+def test_any_field_of_a_valid_document_may_be_anything(path: tuple[str, str], value: Any) -> None:
+    document = json.loads(json.dumps(REFERENCE))
+    document[path[0]][path[1]] = value
+    with contextlib.suppress(BadAnswerError):
+        parse_balance(json.dumps(document).encode())
+
+
+@given(st.text(max_size=500))
+def test_retry_after_is_none_or_a_finite_wait(text: str) -> None:
+    wait = _retry_after(text)
+    assert wait is None or 0 <= wait <= _MAX_RETRY_AFTER
+
+
+# Config files
+
+
+@given(st.text(max_size=2000))
+def test_any_config_text_parses_or_is_a_config_error(text: str) -> None:
+    with contextlib.suppress(ConfigError):
+        parse_config(Path("config.toml"), text.encode("utf-8", errors="surrogatepass"))
+
+
+@given(st.binary(max_size=1000))
+def test_any_config_bytes_parse_or_are_a_config_error(raw: bytes) -> None:
+    with contextlib.suppress(ConfigError):
+        parse_config(Path("config.toml"), raw)
+
+
+@given(st.integers(min_value=0, max_value=3000), st.sampled_from(["[]", "{}"]))
+def test_configs_nested_to_any_depth_parse_or_are_a_config_error(depth: int, kind: str) -> None:
+    opening, closing = ("[" * depth, "]" * depth) if kind == "[]" else ("{a=" * depth, "}" * depth)
+    with contextlib.suppress(ConfigError):
+        parse_config(Path("config.toml"), f"a = {opening}1{closing}\n".encode())
+
+
+profile_tables = st.dictionaries(
+    st.sampled_from(["api_key", "base_url", "key_store", "other"]),
+    st.one_of(
+        st.text(max_size=30), st.integers(), st.booleans(), st.lists(st.integers(), max_size=3)
+    ),
+    max_size=4,
+)
+
+
+@given(
+    st.dictionaries(st.text(min_size=1, max_size=70), profile_tables, max_size=5),
+    st.one_of(st.none(), st.text(max_size=70)),
+    st.integers(min_value=0, max_value=60),
+)
+def test_structured_configs_with_hostile_names_and_nesting(
+    profiles: dict[str, Any], default: str | None, depth: int
+) -> None:
+    document: dict[str, Any] = {"profiles": profiles, "nested": {}}
+    if default is not None:
+        document["default_profile"] = default
+    inner = document["nested"]
+    for _ in range(depth):
+        inner = inner.setdefault("x", {})
+    try:
+        text = tomlkit.dumps(document)
+    except (ValueError, TypeError):  # tomlkit cannot write it: not a file anyone could have
+        return
+    try:
+        config = parse_config(Path("config.toml"), text.encode("utf-8", errors="surrogatepass"))
+    except ConfigError:
+        return
+    assert all(valid_profile_name(name) for name in config.profiles)  # never an inert name
+
+
+# Keys and key files
+
+
+@given(st.text(max_size=200))
+def test_key_helpers_never_fail_or_show_a_key(text: str) -> None:
+    key_problem(text)
+    mask(text)
+    assert not CONTROL.search(sanitize(text))
+    assert "\n" not in sanitize(text)
+    if may_be_secret(text):
+        assert text not in shown(text)
+
+
+@pytest.fixture(scope="module")
+def key_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("keys")
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=6000))
+def test_any_key_file_reads_or_is_a_usage_error(key_dir: Path, data: bytes) -> None:
+    path = key_dir / "key"
+    path.write_bytes(data)
+    try:
+        key = _read_key_file(str(path), time.monotonic() + 5)
+    except StructocrError:
+        return
+    assert key == key.strip()
+
+
+# Every output format, for any valid balance
+
+numbers = st.one_of(
+    st.integers(min_value=-(2**53), max_value=2**53),
+    st.floats(min_value=-(2.0**53), max_value=2.0**53, allow_nan=False, allow_infinity=False),
+    st.sampled_from([0, 0.0, -0.0, 1e-300, 5e-324, 0.1]),
+)
+percentages = st.builds(
+    lambda whole, part, negative: f"{'-' if negative else ''}{whole}{part}%",
+    st.integers(min_value=0, max_value=10**15 - 1),
+    st.one_of(st.just(""), st.integers(min_value=0, max_value=10**15 - 1).map(lambda n: f".{n}")),
+    st.booleans(),
+)
+moments = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1))
+offsets = st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59)
+
+
+def _rfc3339(moment: datetime, offset: int, separator: str) -> str:
+    if offset == 0:
+        return moment.strftime(f"%Y-%m-%d{separator}%H:%M:%S") + "Z"
+    sign = "+" if offset > 0 else "-"
+    hours, minutes = divmod(abs(offset), 60)
+    return moment.strftime(f"%Y-%m-%d{separator}%H:%M:%S") + f"{sign}{hours:02d}:{minutes:02d}"
+
+
+times = st.builds(_rfc3339, moments, offsets, st.sampled_from(["T", " "]))
+documents = st.builds(
+    lambda account, key, start, end: {
+        "period": {"start": start, "end": end},
+        "account": account,
+        "this_key": key,
+    },
+    st.fixed_dictionaries(
+        {name: numbers for name in REFERENCE["account"] if name != "error_rate"}
+        | {"error_rate": percentages}
+    ),
+    st.fixed_dictionaries(
+        {name: numbers for name in REFERENCE["this_key"] if name != "error_rate"}
+        | {"error_rate": percentages}
+    ),
+    times,
+    times,
+)
+SETTINGS = Settings(
+    api_key=Sourced("sk_test_fuzz_0123456789", Source(Kind.FLAG, "--api-key")),
+    profile=Sourced("default", Source(Kind.DEFAULT)),
+    base_url=Sourced("https://structocr.com/v1", Source(Kind.DEFAULT)),
+    config=Config(path=Path("config.toml"), exists=False),
+)
+
+
+def _accepted(document: dict[str, Any]) -> bool:
+    try:
+        parse_balance(json.dumps(document).encode())
+    except BadAnswerError:  # e.g. a time that does not exist in UTC
+        return False
+    return True
+
+
+@given(documents.filter(_accepted), st.datetimes(timezones=st.just(timezone.utc)))
+def test_every_format_writes_any_valid_balance_cleanly(
+    document: dict[str, Any], now: datetime
+) -> None:
+    balance = parse_balance(json.dumps(document).encode())
+    outcome = Outcome(SETTINGS, balance, derive(balance, now))
+    for name, fmt in FORMATS.items():
+        out = io.StringIO()
+        fmt.write(outcome, [field.path for field in FIELDS], out)
+        text = out.getvalue()
+        assert text.endswith("\n"), name
+        assert not CONTROL.search(text), (name, text)
+        if name == "table":
+            continue
+        assert not re.search(r"\b(nan|inf|infinity)\b", text, re.IGNORECASE), (name, text)
+        lines = text.splitlines()
+        if name in ("tsv", "env", "field"):
+            assert len(lines) == len(FIELDS), name  # one line per field
+        if name == "tsv":
+            assert all(line.count("\t") == 1 for line in lines)
+        if name == "env":
+            assert all(re.match(r"STRUCTOCR_[A-Z0-9_]+=", line) for line in lines)
+        if name == "json":
+            assert json.loads(text) == json.loads(json.dumps(document))
+
+
+# End to end: random valid answers from the mock, through the CLI, in every format
+
+_CURRENT: dict[str, bytes] = {}
+
+
+@pytest.fixture(scope="module")
+def fuzz_server() -> Iterator[MockServer]:
+    def answer(_: object) -> Reply:
+        return Reply(200, _CURRENT["body"], (("Content-Type", "application/json"),))
+
+    with MockServer(behaviours={"fuzz-key": answer}, log=mock_log()) as mock:
+        yield mock
+
+
+@settings(
+    max_examples=E2E_EXAMPLES if settings().max_examples < 1000 else settings().max_examples,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(documents.filter(_accepted))
+def test_any_valid_answer_renders_in_every_format_with_exit_0(
+    fuzz_server: MockServer, document: dict[str, Any]
+) -> None:
+    _CURRENT["body"] = json.dumps(document).encode()
+    for args in ((), ("--json",), ("-o", "tsv"), ("-o", "env"), ("-o", "openmetrics")):
+        result = run(
+            "balance", "--base-url", fuzz_server.url, *args, env={"STRUCTOCR_API_KEY": "fuzz-key"}
+        )
+        assert result.returncode == 0, (args, result.stderr)
+        assert not CONTROL.search(result.stdout), args
+        assert result.stderr == "", args
+
+
+def test_derived_figures_stay_finite_at_the_extremes() -> None:
+    document = json.loads(json.dumps(REFERENCE))
+    document["account"].update(credits_this_period=5e-324, credits_remaining=2**53)
+    balance = parse_balance(json.dumps(document).encode())
+    figures = derive(balance, datetime(2026, 6, 16, tzinfo=timezone.utc) + timedelta(seconds=1))
+    assert all(not isinstance(v, float) or math.isfinite(v) for v in vars(figures).values())
