@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# Re-install only when the dependencies change: the stamp is newer than pyproject.toml.
+# Re-install only when the dependencies change: a stamp is newer than pyproject.toml.
+# PRODUCT: structocr alone (make demo); STAMP: with the development tools (tests, lint).
+PRODUCT := $(VENV)/.installed-product
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint install clean completions bench fuzz
@@ -12,15 +14,19 @@ $(BIN)/python:
 		{ echo "make: Python 3.10 or newer is needed; set PYTHON=/path/to/python3.x" >&2; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 
+$(PRODUCT): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	@touch $(PRODUCT)
+
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	@touch $(STAMP)
+	@touch $(STAMP) $(PRODUCT)
 
 install: $(STAMP) ## venv with structocr installed in editable mode
 
 # The mock prints its base URL as its first line; the demo waits for it, then runs the CLI.
-demo: $(STAMP) ## the product against the local mock
+demo: $(PRODUCT) ## the product against the local mock
 	@set -e; tmp=$$(mktemp -d); \
 	$(BIN)/structocr mock --port 0 >"$$tmp/url" 2>"$$tmp/log" & pid=$$!; \
 	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -rf "$$tmp"' EXIT INT TERM; \
@@ -56,11 +62,13 @@ bench: $(STAMP) ## start-up and request timings (not part of make test)
 	$(BIN)/python tests/bench.py
 
 # 10,000 examples per fuzz property, every fault in every format against the installed
-# script (each within --timeout + 0.5 s), 200 killed-writer rounds. Takes several minutes.
+# script (each within --timeout + 0.5 s), 200 killed-writer rounds, 50 mocks signalled as
+# soon as they print their URL. Takes several minutes.
 fuzz: $(STAMP) ## the long reliability run (not part of make test)
 	STRUCTOCR_TEST_FULL=1 HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -p no:cacheprovider \
 		--hypothesis-show-statistics tests/test_fuzz.py tests/test_faults.py \
-		tests/test_config_cmd.py::test_writers_killed_mid_write_always_leave_a_parseable_file
+		tests/test_config_cmd.py::test_writers_killed_mid_write_always_leave_a_parseable_file \
+		tests/test_mock.py::test_a_signal_right_after_the_url_stops_the_mock_cleanly
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis dist build

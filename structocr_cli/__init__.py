@@ -1,3 +1,3 @@
 """structocr: check StructOCR API credits and usage from a terminal, a script or CI."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

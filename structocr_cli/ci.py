@@ -22,7 +22,8 @@ _SUMMARY_ROWS: tuple[tuple[str, Callable[[Balance, Derived], str]], ...] = (
     ("This key's credits this period", lambda b, d: number(b.this_key.credits_used)),
     ("Error rate, account", lambda b, d: f"{b.account.error_rate}%"),
     ("Error rate, this key", lambda b, d: f"{b.this_key.error_rate}%"),
-    ("Runway", lambda b, d: "no burn" if d.runway_days is None else f"{d.runway_days:,.1f} days"),
+    ("Runway", lambda b, d: "no burn" if d.runway_days is None
+     else f"{number(d.runway_days)} days"),
 )  # fmt: skip
 
 
@@ -37,9 +38,14 @@ def annotate(checks: Sequence[Check], err: IO[str]) -> None:
             print(f"::error title=StructOCR budget gate::{_escape_data(check.line())}", file=err)
 
 
+# The summary is kept between these markers, so that a later run in the same step replaces
+# it instead of adding a second copy.
+BEGIN, END = "<!-- structocr summary -->", "<!-- /structocr summary -->"
+
+
 def summary(balance: Balance, derived: Derived, checks: Sequence[Check]) -> str:
     """A Markdown summary: the balance, then each gate and its outcome."""
-    lines = ["### StructOCR balance", "", "| figure | value |", "|---|---|"]
+    lines = [BEGIN, "### StructOCR balance", "", "| figure | value |", "|---|---|"]
     lines += [f"| {label} | {read(balance, derived)} |" for label, read in _SUMMARY_ROWS]
     if checks:
         lines += ["", "| gate | value | threshold | outcome |", "|---|---|---|---|"]
@@ -50,9 +56,20 @@ def summary(balance: Balance, derived: Derived, checks: Sequence[Check]) -> str:
                 f"{check.operator.replace('<', '≥').replace('>', '≤')} {check.threshold} | "
                 f"{outcome} |"
             )
-    return "\n".join(lines) + "\n\n"
+    return "\n".join([*lines, END]) + "\n\n"
 
 
-def append_summary(path: str, text: str) -> None:
-    with Path(path).open("a", encoding="utf-8") as handle:
+def write_summary(path: str, text: str) -> None:
+    """Add ``text`` to the step summary file, replacing an earlier structocr section."""
+    file = Path(path)
+    try:
+        current = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        current = ""
+    start, end = current.find(BEGIN), current.find(END)
+    if start != -1 and end > start:
+        after = current[end + len(END) :].lstrip("\n")
+        file.write_text(current[:start] + text + after, encoding="utf-8")
+        return
+    with file.open("a", encoding="utf-8") as handle:
         handle.write(text)

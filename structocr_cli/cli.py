@@ -127,11 +127,44 @@ MAX_TIMEOUT = 3600.0
 """One hour: a longer wait for one balance is a mistake (and overflows timers)."""
 
 
-def _check_timeout(value: float) -> float:
+DEFAULT_TIMEOUT = 30.0
+ENV_TIMEOUT = "STRUCTOCR_TIMEOUT"
+_TIMEOUT_RULE = f"a number of seconds greater than 0 and at most {MAX_TIMEOUT:g}"
+
+
+def _timeout_problem(value: float) -> str | None:
     if not math.isfinite(value) or value <= 0:
-        raise typer.BadParameter("must be a number of seconds greater than 0")
+        return "must be a number of seconds greater than 0"
     if value > MAX_TIMEOUT:
-        raise typer.BadParameter(f"must be at most {MAX_TIMEOUT:g} seconds")
+        return f"must be at most {MAX_TIMEOUT:g} seconds"
+    return None
+
+
+def _check_timeout(value: float | None) -> float | None:
+    problem = None if value is None else _timeout_problem(value)
+    if problem:
+        raise typer.BadParameter(problem)
+    return value
+
+
+def _timeout(flag: float | None) -> float:
+    """--timeout, else STRUCTOCR_TIMEOUT (an error in it names the variable), else 30."""
+    if flag is not None:
+        return flag
+    text = os.environ.get(ENV_TIMEOUT, "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT
+    from structocr_cli.errors import UsageError
+    from structocr_cli.keys import shown
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if _timeout_problem(value):
+        raise UsageError(
+            f"{ENV_TIMEOUT}={shown(text)!r} is not {_TIMEOUT_RULE}", "Fix or unset it"
+        )
     return value
 
 
@@ -187,14 +220,14 @@ BaseUrlOpt = Annotated[
     ),
 ]
 TimeoutOpt = Annotated[
-    float,
+    float | None,
     typer.Option(
         "--timeout",
         metavar="SECONDS",
-        envvar="STRUCTOCR_TIMEOUT",
         callback=_check_timeout,
-        help="Deadline for the whole command, retries included [env: STRUCTOCR_TIMEOUT].",
-        show_envvar=False,
+        help="Deadline for the whole command, retries included "
+        "[env: STRUCTOCR_TIMEOUT; default: 30, at most 3600].",
+        show_default=False,
     ),
 ]
 
@@ -229,7 +262,7 @@ def balance(
     api_key_file: ApiKeyFileOpt = None,
     profile: ProfileOpt = None,
     base_url: BaseUrlOpt = None,
-    timeout: TimeoutOpt = 30.0,
+    timeout: TimeoutOpt = None,
     json_flag: Annotated[
         bool, typer.Option("--json", help="Same as --output json.", show_default=False)
     ] = False,
@@ -309,7 +342,8 @@ def balance(
             )
         flags = Flags(api_key, api_key_file, profile, base_url)
         ca = None if ca_bundle is None else str(Path(ca_bundle).expanduser())
-        request = BalanceRequest(flags, timeout, thresholds, ca_bundle=ca, started=started)
+        seconds = _timeout(timeout)
+        request = BalanceRequest(flags, seconds, thresholds, ca_bundle=ca, started=started)
         return _balance(request, fmt, fields or [], quiet, no_ci)
 
     return Call(run, json_errors=json_flag or chosen == "json")
@@ -338,7 +372,7 @@ def _balance(
             fmt.write_failure(Outcome(), out)
         raise
     if outcome.settings is not None:
-        _warn_if_loose(outcome.settings.config)
+        _warn_about(outcome.settings.config)
     if outcome.error is not None:
         if not quiet:
             fmt.write_failure(outcome, out)
@@ -380,9 +414,9 @@ def _publish_ci(outcome: "Outcome") -> None:
     balance, derived = outcome.figures()
     ci.annotate(outcome.checks, sys.stderr)
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary_path:
+    if summary_path and outcome.checks:  # only runs that check gates report to the job
         try:
-            ci.append_summary(summary_path, ci.summary(balance, derived, outcome.checks))
+            ci.write_summary(summary_path, ci.summary(balance, derived, outcome.checks))
         except OSError as exc:
             print(f"structocr: warning: cannot write the step summary: {exc}", file=sys.stderr)
 
@@ -444,9 +478,13 @@ def _say(message: str) -> None:
     print(f"structocr: {message}", file=sys.stderr)
 
 
-def _warn_if_loose(config: "Config") -> None:
+def _warn_about(config: "Config") -> None:
+    """What the user should know about the config file: others can read it, or part of it
+    is ignored."""
     if config.loose_permissions:
         _say(f"warning: {config.permission_advice()}")
+    for warning in config.warnings:
+        _say(f"warning: {warning}")
 
 
 def _config_path() -> Path:
@@ -458,15 +496,17 @@ def _config_path() -> Path:
 @config_app.command("set-key")
 def config_set_key(
     profile: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--profile",
             "-p",
             metavar="NAME",
-            help="Profile to save the key in.",
+            help="Profile to save the key in [env: STRUCTOCR_PROFILE; default: the default "
+            "profile, or 'default'].",
+            show_default=False,
             autocompletion=_complete_profile,
         ),
-    ] = "default",
+    ] = None,
     base_url: Annotated[
         str | None,
         typer.Option(
@@ -482,7 +522,7 @@ def config_set_key(
     store: Annotated[
         Store, typer.Option(help="Where to keep the key: this file, or the OS keyring.")
     ] = Store.file,
-    timeout: TimeoutOpt = 30.0,
+    timeout: TimeoutOpt = None,
 ) -> Call:
     """Save an API key typed at a hidden prompt or piped on stdin.
 
@@ -494,28 +534,30 @@ def config_set_key(
 
     def run(started: float) -> int:
         from structocr_cli import profiles
-        from structocr_cli.config import check_profile_name, load_config
+        from structocr_cli.config import load_config
+        from structocr_cli.keys import mask
+        from structocr_cli.output import origin
         from structocr_cli.settings import Kind, Source, Sourced, check_base_url
 
-        check_profile_name(profile)
         url = base_url
         if url is not None:
             url = check_base_url(Sourced(url, Source(Kind.FLAG, "--base-url")))
         path = _config_path()
-        deadline = started + timeout
-        key = profiles.read_new_key(_read_secret(f"API key for profile {profile!r}: ", deadline))
+        chosen = profiles.target_profile(profile, os.environ, load_config(path))
+        name, seconds = chosen.value, _timeout(timeout)
+        deadline = started + seconds
+        key = profiles.read_new_key(_read_secret(f"API key for profile {name!r}: ", deadline))
         credits = ""
         if verify:
-            where = profiles.verify_base_url(load_config(path), os.environ, profile, url)
-            credits = _verify(key, where, timeout, deadline)
-        change = profiles.SetKey(profile, key, url, make_default, store.value)
+            where = profiles.verify_base_url(load_config(path), os.environ, name, url)
+            credits = _verify(key, where, seconds, deadline)
+        change = profiles.SetKey(name, key, url, make_default, store.value)
         before = profiles.set_key(path, change)
         place = "the OS keyring" if store is Store.keyring else str(path)
         default = make_default or not before.default_profile
         note = "; it is the default profile" if default else ""
-        from structocr_cli.keys import mask
-
-        _say(f'saved the key {mask(key)} for profile "{profile}" in {place}{note}{credits}')
+        told = "" if chosen.source.kind is Kind.FLAG else f" {origin(chosen)}"
+        _say(f'saved the key {mask(key)} for profile "{name}"{told} in {place}{note}{credits}')
         return 0
 
     return Call(run)
@@ -526,7 +568,11 @@ def _read_secret(prompt: str, deadline: float) -> str:
     if sys.stdin is not None and not sys.stdin.closed and sys.stdin.isatty():
         import getpass
 
-        return getpass.getpass(prompt)
+        try:
+            return getpass.getpass(prompt)
+        except (KeyboardInterrupt, EOFError):
+            print(file=sys.stderr)  # what follows starts on a line of its own, not the prompt's
+            raise
     from structocr_cli.reads import KEY_CAP, read_stdin
 
     return read_stdin(KEY_CAP, deadline, "the key")
@@ -534,9 +580,16 @@ def _read_secret(prompt: str, deadline: float) -> str:
 
 def _verify(key: str, base_url: str, timeout: float, deadline: float) -> str:
     from structocr_cli.core import verify_key
+    from structocr_cli.errors import HTTPStatusError, StructocrError
     from structocr_cli.fields import number
 
-    balance = verify_key(key, base_url, timeout, deadline=deadline)
+    try:
+        balance = verify_key(key, base_url, timeout, deadline=deadline)
+    except StructocrError as exc:
+        hint = "Nothing was saved; check the key and run structocr config set-key again"
+        if isinstance(exc, HTTPStatusError):
+            raise exc.with_hint(hint) from None
+        raise type(exc)(exc.message, f"Nothing was saved. {exc.hint}") from None
     return f" (verified: {number(balance.account.credits_remaining)} credits remaining)"
 
 
@@ -552,7 +605,7 @@ def config_list(
         from structocr_cli.settings import read_config
 
         config = read_config(os.environ)
-        _warn_if_loose(config)
+        _warn_about(config)
         found = rows(config)
         if json_out:
             output.write_json([row.as_json() for row in found], sys.stdout)
@@ -589,9 +642,10 @@ def config_remove(name: ProfileArg) -> Call:
     def run(started: float) -> int:
         from structocr_cli import profiles
 
-        for warning in profiles.remove(_config_path(), name):
-            _say(f"warning: {warning}")
+        notes = profiles.remove(_config_path(), name)
         _say(f'removed profile "{name}"')
+        for note in notes:
+            _say(note)
         return 0
 
     return Call(run)
@@ -617,7 +671,7 @@ def config_show(profile: ProfileOpt = None) -> Call:
         from structocr_cli.profiles import status
 
         now = status(profile, os.environ)
-        _warn_if_loose(now.config)
+        _warn_about(now.config)
         sys.stdout.write(status_lines(now))
         return now.exit_code
 
@@ -674,6 +728,8 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> int
         enable()
     json_errors = False
     try:
+        # Known before parsing, so that a usage error under --json is JSON too.
+        json_errors = _asks_for_json(sys.argv[1:] if argv is None else list(argv))
         call = app(args=argv, prog_name="structocr", standalone_mode=False)
         if not isinstance(call, Call):  # --help, --version: typer has answered already
             return int(call or 0)
@@ -682,6 +738,20 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> int
             return call.run(started)
     except BaseException as exc:  # the funnel every exception reaches
         return _exit_code(exc, json_errors)
+
+
+def _asks_for_json(args: list[str]) -> bool:
+    if "--" in args:
+        args = args[: args.index("--")]
+    from itertools import pairwise
+
+    pairs = pairwise(args)
+    return (
+        "--json" in args
+        or "--output=json" in args
+        or "-ojson" in args
+        or any(flag in ("-o", "--output") and value == "json" for flag, value in pairs)
+    )
 
 
 def _exit_code(exc: BaseException, json_errors: bool) -> int:
@@ -699,7 +769,7 @@ def _exit_code(exc: BaseException, json_errors: bool) -> int:
         print(error_document(exc) if json_errors else error_line(exc), file=sys.stderr)
         return exc.exit_code
     if isinstance(exc, ClickException):  # a usage error found while parsing
-        _show_usage_error(exc)
+        _show_usage_error(exc, json_errors)
         return exc.exit_code
     if isinstance(exc, KeyboardInterrupt):
         _fail("interrupted", ExitCode.INTERRUPTED, "interrupted", json_errors)
@@ -714,25 +784,37 @@ def _exit_code(exc: BaseException, json_errors: bool) -> int:
     return ExitCode.INTERNAL
 
 
-def _show_usage_error(exc: Any) -> None:
-    """click's usage error as click shows it, but a value it echoes that could be an API key
-    typed in the wrong place (``balance KEY``, ``--timeout KEY``) is masked."""
+def _show_usage_error(exc: Any, json_errors: bool) -> None:
+    """click's usage error as click shows it (or as the JSON error object), but a value it
+    echoes that could be an API key typed in the wrong place (``balance KEY``,
+    ``--timeout KEY``) is masked."""
     import io
+
+    if json_errors:
+        _fail("usage_error", exc.exit_code, _mask_values(exc.format_message()), True)
+        return
+    shown = io.StringIO()
+    exc.show(file=shown)
+    *usage, last = shown.getvalue().rstrip("\n").split("\n")
+    sys.stderr.write("\n".join([*usage, _mask_values(last)]) + "\n")
+
+
+def _mask_values(text: str) -> str:
+    """Each quoted or parenthesised value in ``text`` that could be a key, masked."""
     import re
 
     from structocr_cli.keys import mask, may_be_secret
 
     def masked(match: re.Match[str]) -> str:
-        text = match.group(0)
-        words = text[1:-1].split(" ")
-        inner = " ".join(mask(word) if may_be_secret(word) else word for word in words)
-        return text[0] + inner + text[-1]
+        quoted = match.group(0)
+        words = quoted[1:-1].split(" ")
+        inner = " ".join(
+            mask(word) if may_be_secret(word) and not word.startswith("-") else word
+            for word in words
+        )
+        return quoted[0] + inner + quoted[-1]
 
-    shown = io.StringIO()
-    exc.show(file=shown)
-    *usage, last = shown.getvalue().rstrip("\n").split("\n")
-    last = re.sub(r"'[^']*'|\([^)]*\)", masked, last)
-    sys.stderr.write("\n".join([*usage, last]) + "\n")
+    return re.sub(r"'[^']*'|\([^)]*\)", masked, text)
 
 
 def _fail(code: str, exit_code: int, message: str, json_errors: bool) -> None:

@@ -161,6 +161,10 @@ def _typer_shell_classes() -> dict[str, Any]:
             def complete(self) -> str:
                 args, incomplete = self.get_completion_args()
                 found = self.get_completions(args, incomplete)
+                if not found and not incomplete and not (args and args[-1].startswith("-")):
+                    # Nothing to complete here (balance takes no arguments): its options,
+                    # rather than the shell's fallback of file names.
+                    found = self.get_completions(args, "-")
                 lines = (format_candidate(shell, item.value, item.help) for item in found)
                 text = "\n".join(line for line in lines if line is not None)
                 if shell == "fish" and os.environ.get("_TYPER_COMPLETE_FISH_ACTION") == "is-args":

@@ -41,6 +41,8 @@ class Config:
     profiles: dict[str, Profile] = field(default_factory=dict)
     loose_permissions: bool = False
     """Group or others may read the file (it may hold keys)."""
+    warnings: tuple[str, ...] = ()
+    """What in the file is ignored, said so that a typo does not pass unnoticed."""
 
     def permission_advice(self) -> str:
         return f"{self.path} is readable by other users; fix it with: chmod 600 {self.path}"
@@ -166,7 +168,22 @@ def parse_toml(path: Path, raw: bytes, what: str = "config file") -> dict[str, A
         match = re.search(r"\(at line (\d+), column \d+\)$", str(exc))
         line = int(match.group(1)) if match else 0
         reason = re.sub(r"\s*\(at line \d+, column \d+\)$", "", str(exc)) or "invalid TOML"
-        raise _invalid(path, line, reason[:1].lower() + reason[1:], what) from None
+        reason = reason[:1].lower() + reason[1:]
+        if reason == "invalid value" and line:
+            reason = _unquoted_value(raw, line) or reason
+        raise _invalid(path, line, reason, what) from None
+
+
+def _unquoted_value(raw: bytes, line: int) -> str | None:
+    """For ``api_key = abc``: which key, and the quoted form TOML wants."""
+    lines = raw.decode("utf-8", errors="replace").splitlines()
+    if line > len(lines):
+        return None
+    match = re.match(r"""\s*([A-Za-z0-9_.'"-]+)\s*=\s*(.*?)\s*$""", lines[line - 1])
+    if not match:
+        return None
+    key, value = sanitize(match.group(1), 40), shown(match.group(2), 60).replace('"', '\\"')
+    return f'the value of {key} is not valid TOML; text must be quoted: {key} = "{value}"'
 
 
 def _invalid(
@@ -249,4 +266,18 @@ def _check(path: Path, text: str, data: dict[str, Any]) -> Config:
             line = _line_of(text, section, "key_store")
             raise _invalid(path, line, f'{section}.key_store must be "file" or "keyring"')
         profiles[name] = Profile(name, values["api_key"], values["base_url"], values["key_store"])
-    return Config(path=path, exists=True, default_profile=default, profiles=profiles)
+    return Config(path, True, default, profiles, warnings=_ignored_tables(path, data))
+
+
+def _ignored_tables(path: Path, data: dict[str, Any]) -> tuple[str, ...]:
+    warnings = []
+    for name, value in data.items():
+        if name in ("default_profile", "profiles") or not isinstance(value, dict):
+            continue
+        shown_name = sanitize(name, 40)
+        note = f"{path}: [{shown_name}] is not a table structocr reads; it is ignored"
+        if name.lower().rstrip("s") == "profile" and value:
+            first = sanitize(next(iter(value)), 40)
+            note += f" (did you mean [profiles.{first}]?)"
+        warnings.append(note)
+    return tuple(warnings)

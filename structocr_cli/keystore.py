@@ -8,11 +8,13 @@ never a silent fallback to the file.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from structocr_cli.deadline import run_within
 from structocr_cli.errors import KeyringError
+from structocr_cli.keys import sanitize
 
 SERVICE = "structocr"
 TIMEOUT = 5.0
@@ -31,7 +33,16 @@ def _keyring() -> Any:
             "the keyring store needs the optional keyring package",
             f"Install it with pip install 'structocr-cli[keyring]', or {_INSTEAD}",
         ) from None
-    if isinstance(keyring.get_keyring(), keyring.backends.fail.Keyring):
+    try:
+        backend = keyring.get_keyring()
+    except Exception as exc:  # the user's setup names a backend that cannot be loaded
+        named = os.environ.get("PYTHON_KEYRING_BACKEND")
+        where = f"PYTHON_KEYRING_BACKEND={sanitize(named, 80)}" if named else "the keyring config"
+        raise KeyringError(
+            f"the keyring backend set by {where} cannot be loaded ({type(exc).__name__})",
+            f"Fix or unset it, or {_INSTEAD}",
+        ) from None
+    if isinstance(backend, keyring.backends.fail.Keyring):
         raise KeyringError(
             "no OS keyring is available here (common on headless Linux and in CI)",
             f"Set up a keyring backend, or {_INSTEAD}",

@@ -55,7 +55,8 @@ def env(balance: Balance, derived: Derived) -> str:
 Metric = tuple[str, str, Callable[[Balance, Derived], Number | Decimal | None]]
 _MS = Decimal(1000)
 METRICS: tuple[Metric, ...] = (
-    ("account_credits_total", "Credits bought and awarded to the account, all-time.",
+    # account.credits_total; a gauge must not end in _total (Prometheus keeps it for counters).
+    ("account_credits_granted", "Credits bought and awarded to the account, all-time.",
      lambda b, _: b.account.credits_total),
     ("account_credits_used", "Credits used by all keys of the account, all-time.",
      lambda b, _: b.account.credits_used),
@@ -109,8 +110,14 @@ def _metric(name: str, help_text: str, labels: str, value: Number | Decimal) -> 
     return f"# HELP {full} {help_text}\n# TYPE {full} gauge\n{full}{labels} {_sample(value)}\n"
 
 
+# OpenMetrics parsers require the final "# EOF"; the classic text parser and node_exporter's
+# textfile collector read it as a comment, so one output satisfies all of them.
+EOF = "# EOF\n"
+
+
 def openmetrics(balance: Balance, derived: Derived, profile: str | None) -> str:
-    """Prometheus text exposition format, for node_exporter's textfile collector."""
+    """The OpenMetrics text format (which the classic Prometheus parser reads too), for
+    node_exporter's textfile collector and scrapes."""
     labels = _labels(profile)
     parts = [_metric("up", _UP_HELP, labels, 1)]
     for name, help_text, read in METRICS:
@@ -119,9 +126,9 @@ def openmetrics(balance: Balance, derived: Derived, profile: str | None) -> str:
         # days is finite, but not once it is converted to seconds.
         if value is not None and not (isinstance(value, float) and not math.isfinite(value)):
             parts.append(_metric(name, help_text, labels, value))
-    return "".join(parts)
+    return "".join(parts) + EOF
 
 
 def openmetrics_down(profile: str | None) -> str:
     """What a scrape shows when the balance could not be had: ``structocr_up 0``."""
-    return _metric("up", _UP_HELP, _labels(profile), 0)
+    return _metric("up", _UP_HELP, _labels(profile), 0) + EOF

@@ -12,6 +12,7 @@ from structocr_cli.keys import mask, redact, sanitize
 
 if TYPE_CHECKING:
     from structocr_cli.profiles import Row, Status
+    from structocr_cli.settings import Sourced
 
 
 def write_json(document: Any, out: IO[str]) -> None:
@@ -51,17 +52,22 @@ def profile_lines(rows: Sequence[Row]) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
+def origin(setting: Sourced) -> str:
+    """Where a setting came from, as a parenthesis after its value."""
+    from structocr_cli.settings import Kind
+
+    if setting.source.kind is Kind.DEFAULT:
+        return "(the built-in default)"
+    return f"(from {setting.source})"
+
+
 def status_lines(now: Status) -> str:
     """``config show``: each setting, its value and where it came from."""
-    key = (
-        f"{mask(now.key.value)} (from {now.key.source})"
-        if now.key
-        else f"none: {now.problem_text}"
-    )
+    key = f"{mask(now.key.value)} {origin(now.key)}" if now.key else f"none: {now.problem_text}"
     lines = [
-        ("Profile", f"{now.profile.value} (from {now.profile.source})"),
+        ("Profile", f"{now.profile.value} {origin(now.profile)}"),
         ("API key", key),
-        ("Base URL", f"{now.base_url.value} (from {now.base_url.source})"),
+        ("Base URL", f"{now.base_url.value} {origin(now.base_url)}"),
         ("Config file", f"{now.config.path} ({now.permissions})"),
     ]
     return "".join(f"{label + ':':<13}{value}\n" for label, value in lines)

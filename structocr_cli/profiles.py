@@ -67,6 +67,22 @@ def read_new_key(text: str) -> str:
     return key
 
 
+def target_profile(flag: str | None, env: Mapping[str, str], config: Config) -> Sourced:
+    """The profile ``set-key`` writes: as ``balance`` chooses one (``-p``, STRUCTOCR_PROFILE,
+    default_profile, "default"), except that it may be new."""
+    from structocr_cli.settings import DEFAULT, DEFAULT_PROFILE, ENV_PROFILE, Kind, Source
+
+    candidates = (
+        (flag, Source(Kind.FLAG, "--profile")),
+        (env.get(ENV_PROFILE), Source(Kind.ENV, ENV_PROFILE)),
+        (config.default_profile, Source(Kind.FILE, "default_profile")),
+    )
+    for value, source in candidates:
+        if value:
+            return Sourced(check_profile_name(value), source)
+    return Sourced(DEFAULT_PROFILE, DEFAULT)
+
+
 def verify_base_url(config: Config, env: Mapping[str, str], name: str, flag: str | None) -> str:
     """Where ``set-key --verify`` checks the key: as ``balance`` would choose for the profile."""
     return choose_base_url(Flags(base_url=flag), env, config, name).value
@@ -131,26 +147,34 @@ def use(path: Path, name: str) -> None:
 
 
 def remove(path: Path, name: str) -> list[str]:
-    """Delete a profile; returns warnings (a keyring entry that could not be removed)."""
+    """Delete a profile; returns what the user should know next: that no default is left,
+    or that its key may remain in the OS keyring."""
     from structocr_cli import config_store, keystore
 
     check_profile_name(name)
-    removed: list[Any] = []
+    before: list[Config] = []
 
     def apply(document: Any, config: Config) -> None:
         if name not in config.profiles:
             raise unknown_profile(config, name)
-        removed.append(config.profiles[name])
+        before.append(config)
         config_store.remove_profile(document, name)
 
     config_store.update(path, apply)
-    if removed[0].key_store != KEYRING:
-        return []
-    try:
-        keystore.delete(name)
-    except StructocrError as exc:
-        return [f"the key may remain in the OS keyring: {exc.message}"]
-    return []
+    config = before[0]
+    notes = []
+    others = sorted(set(config.profiles) - {name})
+    if config.default_profile == name and others:
+        notes.append(
+            "there is no default profile any more; make one the default with: "
+            f"structocr config use NAME (profiles: {', '.join(others)})"
+        )
+    if config.profiles[name].key_store == KEYRING:
+        try:
+            keystore.delete(name)
+        except StructocrError as exc:
+            notes.append(f"warning: the key may remain in the OS keyring: {exc.message}")
+    return notes
 
 
 @dataclass(frozen=True)

@@ -186,15 +186,17 @@ def choose_api_key(
     profile: str,
     deadline: float | None = None,
 ) -> Sourced:
+    # Surrounding whitespace (a pasted newline in a CI secret) is dropped from every source
+    # alike; whitespace inside a key is still refused by _checked.
     if flags.api_key is not None:
-        return _checked(Sourced(flags.api_key, Source(Kind.FLAG, "--api-key")))
+        return _checked(Sourced(flags.api_key.strip(), Source(Kind.FLAG, "--api-key")))
     if flags.api_key_file is not None:
         key = _read_key_file(flags.api_key_file, deadline)
         return _checked(Sourced(key, Source(Kind.FLAG, "--api-key-file")))
     chosen = config.profiles.get(profile)
     found = _first(
-        (env.get(ENV_KEY), Source(Kind.ENV, ENV_KEY)),
-        (chosen.api_key if chosen else None, Source(Kind.PROFILE, profile)),
+        ((env.get(ENV_KEY) or "").strip(), Source(Kind.ENV, ENV_KEY)),
+        ((chosen.api_key or "").strip() if chosen else None, Source(Kind.PROFILE, profile)),
     )
     if found is None and chosen is not None and chosen.key_store == KEYRING:
         found = _from_keyring(profile)
@@ -217,7 +219,7 @@ def _from_keyring(profile: str) -> Sourced:
             f'profile "{profile}" keeps its key in the OS keyring, but the keyring has none',
             f"Store it again with: structocr config set-key -p {profile} --store keyring",
         )
-    return Sourced(key, Source(Kind.KEYRING, profile))
+    return Sourced(key.strip(), Source(Kind.KEYRING, profile))
 
 
 def _checked(key: Sourced) -> Sourced:
@@ -249,11 +251,22 @@ def _read_key_file(name: str, deadline: float | None) -> str:
 def _no_key(env: Mapping[str, str], config: Config, profile: str) -> NoApiKeyError:
     env_state = "set but empty" if ENV_KEY in env else "not set"
     file_state = "" if config.exists else ", no such file"
+    others = sorted(set(config.profiles) - {profile})
+    if others:  # the key may well be there, under another name
+        hint = (
+            f"Profiles in the file: {', '.join(others)}; use one with -p NAME, or make it the "
+            f"default with: structocr config use NAME; or save a key with: "
+            f"structocr config set-key -p {profile}"
+        )
+    else:
+        hint = (
+            f"Save one with: structocr config set-key -p {profile}; "
+            f"or set {ENV_KEY}, or pass --api-key-file FILE"
+        )
     return NoApiKeyError(
         "no API key found: looked at --api-key, --api-key-file, "
         f'{ENV_KEY} ({env_state}) and profile "{profile}" in {config.path}{file_state}',
-        f"Save one with: structocr config set-key -p {profile}; "
-        f"or set {ENV_KEY}, or pass --api-key-file FILE",
+        hint,
     )
 
 

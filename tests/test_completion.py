@@ -124,6 +124,15 @@ def test_bash_completes_commands_and_profiles(two_profiles: None) -> None:
     assert bash_complete("structocr config remove p") == ["prod"]
 
 
+def test_balance_tab_offers_its_options_not_file_names(tmp_path: Path) -> None:
+    (tmp_path / "somefile").touch()
+    words = bash_complete("structocr balance ", cwd=tmp_path)
+    assert "--api-key-file" in words
+    assert "--min-remaining" in words
+    assert "somefile" not in words
+    assert bash_complete("structocr balance --profile ") == []  # a value is wanted: no options
+
+
 def test_bash_completes_formats_and_fields() -> None:
     assert bash_complete("structocr balance --output ") == [
         "table", "json", "tsv", "env", "openmetrics"

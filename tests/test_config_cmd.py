@@ -78,10 +78,17 @@ def test_bad_keys_are_refused_without_echo(config_file: Path, key: str) -> None:
     assert not config_file.exists()
 
 
-@pytest.mark.parametrize("name", ["", "a b", "x" * 65, "a/b", "ü", "a:b"])
+@pytest.mark.parametrize("name", ["a b", "x" * 65, "a/b", "ü", "a:b"])
 def test_bad_profile_names_are_refused(config_file: Path, name: str) -> None:
     assert set_key("k", "-p", name).returncode == 2
     assert not config_file.exists()
+
+
+def test_an_empty_profile_name_counts_as_not_given(config_file: Path) -> None:
+    # As for balance: CI systems expand a missing variable to "" (`-p "$PROFILE"`).
+    result = set_key("k-1234567890", "-p", "")
+    assert result.returncode == 0
+    assert 'for profile "default" (the built-in default) in' in result.stderr
 
 
 def test_profile_names_may_use_the_allowed_characters(config_file: Path) -> None:

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
 
 from structocr_cli.errors import ExitCode
 from structocr_cli.fields import FIELDS
@@ -30,3 +36,54 @@ def test_readme_lists_every_gate() -> None:
 def test_readme_shows_the_two_commands() -> None:
     assert "make demo" in README
     assert "make test" in README
+
+
+YAML_BLOCKS = re.findall(r"^```yaml\n(.*?)^```", README, re.MULTILINE | re.DOTALL)
+
+
+def kind(document: Any) -> str:
+    if isinstance(document, dict) and "jobs" in document:
+        return "github"
+    if isinstance(document, dict) and "groups" in document:
+        return "rules"
+    return "gitlab"
+
+
+@pytest.mark.parametrize("text", YAML_BLOCKS, ids=lambda text: text.split("\n")[0])
+def test_every_yaml_example_is_complete(text: str, tmp_path: Path) -> None:
+    document = yaml.safe_load(text)
+    if kind(document) == "github":
+        assert document.get("on") or document.get(True), (
+            "a workflow needs on:"
+        )  # YAML 1.1 reads on as true
+        for job in document["jobs"].values():
+            assert job["runs-on"]
+            assert job["steps"]
+        if shutil.which("actionlint"):
+            workflow = tmp_path / "workflow.yml"
+            workflow.write_text(text)
+            lint = subprocess.run(["actionlint", str(workflow)], capture_output=True, text=True,
+                                  timeout=60, check=False)  # fmt: skip
+            assert lint.returncode == 0, lint.stdout
+    elif kind(document) == "rules":
+        assert all(rule["expr"] for group in document["groups"] for rule in group["rules"])
+        if shutil.which("promtool"):
+            rules = tmp_path / "rules.yml"
+            rules.write_text(text)
+            check = subprocess.run(
+                ["promtool", "check", "rules", str(rules)],
+                capture_output=True, text=True, timeout=60, check=False,
+            )  # fmt: skip
+            assert check.returncode == 0, check.stdout + check.stderr
+    else:
+        (job,) = document.values()
+        assert job["script"]
+    assert "pip install structocr-cli" not in text  # not published: install from the repository
+
+
+def test_every_kind_of_yaml_example_is_there() -> None:
+    assert sorted(kind(yaml.safe_load(text)) for text in YAML_BLOCKS) == [
+        "github",
+        "gitlab",
+        "rules",
+    ]

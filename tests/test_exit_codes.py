@@ -19,7 +19,7 @@ from tests.conftest import STRUCTOCR, run
 
 ANY_DOWN = (
     "# HELP structocr_up 1 if the balance was fetched and understood, 0 if not.\n"
-    "# TYPE structocr_up gauge\nstructocr_up 0\n"
+    "# TYPE structocr_up gauge\nstructocr_up 0\n# EOF\n"
 )
 
 
@@ -165,7 +165,8 @@ def test_a_timeout_beyond_an_hour_is_a_usage_error(where: str) -> None:
     )
     result = run("balance", "--api-key", "demo", *args, env=env)
     assert result.returncode == 2
-    assert "at most 3600 seconds" in result.stderr
+    assert "at most 3600" in result.stderr
+    assert ("STRUCTOCR_TIMEOUT" in result.stderr) == (where == "env")
 
 
 def test_a_config_nested_too_deeply_is_a_config_error(config_file: Path) -> None:

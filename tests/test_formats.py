@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from structocr_cli import machine as formats
@@ -87,13 +91,34 @@ def test_env_round_trips_through_a_real_shell(tmp_path: Path) -> None:
 
 
 def parsed(text: str) -> dict[str, tuple[dict[str, str], float]]:
+    """The samples, as both of prometheus_client's parsers read them (they must agree), after
+    promtool's lint when promtool is installed."""
+    assert text.endswith("\n# EOF\n")
     samples = {}
-    for family in text_string_to_metric_families(text):
-        assert family.type == "gauge"
-        assert family.documentation
-        for sample in family.samples:
-            samples[sample.name] = (sample.labels, sample.value)
-    return samples
+    for parse in (text_string_to_metric_families, openmetrics_families):
+        found = {}
+        for family in parse(text):
+            assert family.type == "gauge"
+            assert family.documentation
+            for sample in family.samples:
+                found[sample.name] = (sample.labels, sample.value)
+        samples[parse] = found
+    assert samples[text_string_to_metric_families] == samples[openmetrics_families]
+    if shutil.which("promtool"):
+        lint = subprocess.run(
+            ["promtool", "check", "metrics"], input=text, capture_output=True, text=True,
+            timeout=30, check=False,
+        )  # fmt: skip
+        assert lint.returncode == 0, lint.stdout + lint.stderr
+    return samples[openmetrics_families]
+
+
+def test_no_gauge_is_named_like_a_counter() -> None:
+    assert not [name for name in parsed(formats.openmetrics(BALANCE, DERIVED, None))
+                if name.endswith("_total")]  # fmt: skip
+    assert parsed(formats.openmetrics(BALANCE, DERIVED, None))[
+        "structocr_account_credits_granted"
+    ] == ({}, 50569)
 
 
 def test_openmetrics_parses_with_the_reference_parser() -> None:

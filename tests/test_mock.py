@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import urllib.error
@@ -27,16 +28,24 @@ def get(url: str, key: str | None) -> tuple[int, dict[str, object]]:
         return error.code, json.load(error)
 
 
-@pytest.fixture
-def mock_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def start_mock() -> tuple[subprocess.Popen[str], str]:
+    """The mock in a process of its own, once it has printed its URL (its readiness signal).
+    SIGINT's disposition is set explicitly: a runner started with it ignored (nohup, some CI)
+    would pass that on, and Python would then never raise KeyboardInterrupt."""
     proc = subprocess.Popen(
         [str(STRUCTOCR), "mock", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
     )
     assert proc.stdout is not None
-    url = proc.stdout.readline().strip()
+    return proc, proc.stdout.readline().strip()
+
+
+@pytest.fixture
+def mock_process() -> Iterator[tuple[subprocess.Popen[str], str]]:
+    proc, url = start_mock()
     yield proc, url
     if proc.poll() is None:
         proc.kill()
@@ -109,6 +118,17 @@ def test_cli_mock_stops_cleanly_on_ctrl_c(mock_process: tuple[subprocess.Popen[s
     assert proc.returncode == 0
     assert "Traceback" not in err
     assert "stopped" in err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_right_after_the_url_stops_the_mock_cleanly(signum: int) -> None:
+    for _ in range(50 if os.environ.get("STRUCTOCR_TEST_FULL") == "1" else 5):
+        proc, url = start_mock()
+        assert url.startswith("http://")
+        proc.send_signal(signum)  # at once: the handler is in place before the URL is printed
+        _, err = proc.communicate(timeout=10)
+        assert proc.returncode == 0, err
+        assert err.rstrip().endswith("mock: stopped"), err
 
 
 def test_busy_port_is_a_usage_error() -> None:

@@ -131,9 +131,7 @@ def test_unknown_default_profile_is_an_error(config_file: Path) -> None:
         resolve(Flags(), {"STRUCTOCR_CONFIG": str(config_file)})
 
 
-@pytest.mark.parametrize(
-    "key", ["has space", "tab\there", "new\nline", "caf\u00e9", " lead", "\x1b[31m"]
-)
+@pytest.mark.parametrize("key", ["has space", "tab\there", "new\nline", "caf\u00e9", "\x1b[31m"])
 def test_unsendable_keys_are_refused_without_echo(env: dict[str, str], key: str) -> None:
     with pytest.raises(UsageError) as caught:
         resolve(Flags(api_key=key + "SECRETPART"), env)
@@ -191,7 +189,7 @@ def test_missing_config_is_empty(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "line", "reason"),
     [
-        ('default_profile = "a"\n[profiles.a]\napi_key = \n', 3, "invalid value"),
+        ('default_profile = "a"\n[profiles.a]\napi_key = \n', 3, "the value of api_key is not"),
         ("default_profile = 3\n", 1, "default_profile must be a string"),
         ('[profiles.a]\nbase_url = "x"\napi_key = 42\n', 3, "profiles.a.api_key must be a string"),
         ('profiles = "x"\n', 1, "profiles must be a table"),

@@ -1,0 +1,145 @@
+"""What a new user trips over: errors that name the right cause and say what to do next."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from structocr_cli.gates import GATES
+from structocr_cli.mock import MockServer
+from tests.conftest import LONG_KEY, run
+
+
+def test_a_broken_keyring_setup_names_the_variable(config_file: Path) -> None:
+    env = {"PYTHON_KEYRING_BACKEND": "no.such.Backend"}
+    saved = run("config", "set-key", "-p", "kr", "--store", "keyring", stdin=LONG_KEY, env=env)
+    assert saved.returncode == 2, saved.stderr
+    assert "PYTHON_KEYRING_BACKEND=no.such.Backend cannot be loaded" in saved.stderr
+    config_file.write_text('[profiles.kr]\nkey_store = "keyring"\n')
+    balance = run("balance", "-p", "kr", env=env)
+    assert balance.returncode == 41  # as when no keyring is available at all
+    assert "PYTHON_KEYRING_BACKEND" in balance.stderr
+
+
+@pytest.mark.parametrize("gate", GATES, ids=lambda gate: gate.option)
+def test_each_gate_suggests_a_value_that_fits_it(gate: object) -> None:
+    result = run("balance", "--api-key", "demo", gate.option, "abc")  # type: ignore[attr-defined]
+    assert result.returncode == 2
+    assert f"e.g. {gate.option} {gate.example}" in result.stderr  # type: ignore[attr-defined]
+    expected = {"--max-error-rate": "5", "--max-key-error-rate": "5", "--min-runway-days": "7",
+                "--max-latency-ms": "3000"}  # fmt: skip
+    assert gate.example == expected.get(gate.option, "1000")  # type: ignore[attr-defined]
+
+
+def test_a_bad_timeout_from_the_environment_names_the_variable() -> None:
+    result = run("balance", "--api-key", "demo", env={"STRUCTOCR_TIMEOUT": "abc"})
+    assert result.returncode == 2
+    assert "STRUCTOCR_TIMEOUT='abc' is not a number of seconds" in result.stderr
+    assert "--timeout" not in result.stderr.split(".")[0]
+
+
+def test_a_key_with_a_trailing_newline_works_from_every_source(
+    server: MockServer, config_file: Path
+) -> None:
+    args = ("balance", "--base-url", server.url, "--json")
+    assert run(*args, env={"STRUCTOCR_API_KEY": "demo\n"}).returncode == 0
+    assert run(*args, "--api-key", " demo\n").returncode == 0
+    config_file.write_text('[profiles.p]\napi_key = "demo\\n"\n')
+    assert run(*args, "-p", "p").returncode == 0
+    inside = run(*args, env={"STRUCTOCR_API_KEY": "de mo"})
+    assert inside.returncode == 2  # whitespace inside a key is still refused
+    assert "whitespace" in inside.stderr
+
+
+def test_config_show_names_the_built_in_default(config_file: Path) -> None:
+    config_file.write_text('[profiles.default]\napi_key = "k-1234567890"\n')
+    text = run("config", "show").stdout
+    assert "Profile:     default (the built-in default)" in text
+    assert "(from default)" not in text
+
+
+def test_set_key_writes_the_profile_balance_would_read(config_file: Path) -> None:
+    result = run("config", "set-key", stdin="k-1234567890", env={"STRUCTOCR_PROFILE": "ci"})
+    assert result.returncode == 0, result.stderr
+    assert 'for profile "ci" (from env STRUCTOCR_PROFILE)' in result.stderr
+    shown = run("config", "show", env={"STRUCTOCR_PROFILE": "ci"})
+    assert shown.returncode == 0, shown.stderr
+
+
+def test_removing_the_default_profile_says_how_to_choose_another(config_file: Path) -> None:
+    for name in ("a", "b", "c"):
+        run("config", "set-key", "-p", name, stdin=f"key-{name}-123456789")
+    result = run("config", "remove", "a")  # a became the default: it was saved first
+    assert result.returncode == 0
+    assert "no default profile any more" in result.stderr
+    assert "structocr config use NAME (profiles: b, c)" in result.stderr
+
+
+def test_no_key_while_other_profiles_exist_lists_them(config_file: Path) -> None:
+    config_file.write_text(
+        '[profiles.prod]\napi_key = "k1-123456789"\n[profiles.ci]\napi_key = "k2-123456789"\n'
+    )
+    result = run("balance")
+    assert result.returncode == 41
+    assert "Profiles in the file: ci, prod; use one with -p NAME" in result.stderr
+    assert "structocr config use NAME" in result.stderr
+
+
+def test_a_key_refused_while_verifying_says_nothing_was_saved(
+    server: MockServer, config_file: Path
+) -> None:
+    result = run("config", "set-key", "--verify", "--base-url", server.url, stdin="wrong-key-1234")
+    assert result.returncode == 41
+    assert "Nothing was saved" in result.stderr
+    assert "--api-key-file, STRUCTOCR_API_KEY or --profile" not in result.stderr
+    assert not config_file.exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--json", "--min-remainig", "5"), ("-o", "json", "--timeout", "x"),
+     ("--output=json", "--bogus"), ("--json", "extra")],
+)  # fmt: skip
+def test_usage_errors_under_json_are_the_json_error_object(args: tuple[str, ...]) -> None:
+    result = run("balance", *args)
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    error = json.loads(line)["error"]
+    assert (error["code"], error["exit_code"]) == ("usage_error", 2)
+    assert "Usage:" not in result.stderr
+
+
+def test_an_unquoted_value_names_the_key_and_shows_the_quoted_form(config_file: Path) -> None:
+    config_file.write_text(f'default_profile = "a"\n[profiles.a]\napi_key = {LONG_KEY}\n')
+    result = run("balance")
+    assert result.returncode == 2
+    assert (
+        "line 3: the value of api_key is not valid TOML; text must be quoted: "
+        'api_key = "sk_l…2b1c"' in result.stderr
+    )
+    assert LONG_KEY not in result.stderr
+
+
+def test_a_profile_table_typo_is_pointed_out(config_file: Path) -> None:
+    config_file.write_text('[profile.prod]\napi_key = "k-1234567890"\n')
+    result = run("config", "list")
+    assert (
+        "[profile] is not a table structocr reads; it is ignored (did you mean [profiles.prod]?)"
+        in result.stderr
+    )
+
+
+def test_a_base_url_without_v1_is_exit_61_suggesting_it(server: MockServer) -> None:
+    root = server.url.removesuffix("/v1")
+    result = run("balance", "--base-url", root, "--api-key", "demo")
+    assert result.returncode == 61
+    assert f"{root}/account/balance is not the StructOCR balance endpoint" in result.stderr
+    assert f"try --base-url {root}/v1" in result.stderr
+
+
+def test_the_apis_own_404_is_still_exit_44(server: MockServer) -> None:
+    result = run("balance", "--base-url", server.url, "--api-key", "demo-404")
+    assert result.returncode == 44
+    assert "Account not found" in result.stderr
