@@ -570,9 +570,12 @@ def _read_secret(prompt: str, deadline: float) -> str:
 
         try:
             return getpass.getpass(prompt)
-        except (KeyboardInterrupt, EOFError):
+        except KeyboardInterrupt:
             print(file=sys.stderr)  # what follows starts on a line of its own, not the prompt's
             raise
+        except EOFError:  # Ctrl-D: no key given
+            print(file=sys.stderr)
+            return ""
     from structocr_cli.reads import KEY_CAP, read_stdin
 
     return read_stdin(KEY_CAP, deadline, "the key")

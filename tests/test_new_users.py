@@ -143,3 +143,42 @@ def test_the_apis_own_404_is_still_exit_44(server: MockServer) -> None:
     result = run("balance", "--base-url", server.url, "--api-key", "demo-404")
     assert result.returncode == 44
     assert "Account not found" in result.stderr
+
+
+@pytest.mark.parametrize(("key", "code"), [(b"\x03", 130), (b"\x04", 2)], ids=["ctrl-c", "ctrl-d"])
+def test_leaving_the_hidden_prompt_starts_a_new_line(
+    isolated: Path, key: bytes, code: int
+) -> None:
+    """In a real terminal (a pty): ^C is exit 130 and ^D "no key was given" (exit 2), each
+    said on a line of its own, not after the prompt."""
+    import contextlib
+    import os
+    import pty
+    import select
+    import signal
+    import time
+
+    from tests.conftest import STRUCTOCR
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: its own session, with the pty as its terminal
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.execv(str(STRUCTOCR), [str(STRUCTOCR), "config", "set-key", "-p", "x"])  # noqa: S606
+    screen, status = b"", None
+    deadline = time.monotonic() + 20
+    while b"API key for profile" not in screen and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.5)[0]:
+            screen += os.read(fd, 1024)
+    os.write(fd, key)
+    while status is None and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.2)[0]:
+            with contextlib.suppress(OSError):  # the pty closed with the child
+                screen += os.read(fd, 1024)
+        done, raw = os.waitpid(pid, os.WNOHANG)
+        status = os.waitstatus_to_exitcode(raw) if done else None
+    os.close(fd)
+    text = screen.decode(errors="replace").replace("\r", "")
+    assert status == code, text
+    prompt_line = next(line for line in text.split("\n") if "API key for profile" in line)
+    assert "structocr:" not in prompt_line, text
+    assert "structocr: " in text, text
