@@ -6,9 +6,11 @@ import io
 import json
 from datetime import datetime, timezone
 
+import pytest
+
 from structocr_cli.derive import derive
 from structocr_cli.model import parse_balance
-from structocr_cli.render import bar, report
+from structocr_cli.render import bar, report, sections
 from tests.test_model import REFERENCE
 
 NOW = datetime(2026, 6, 16, tzinfo=timezone.utc)
@@ -50,7 +52,7 @@ def render(document: object, source: str) -> str:
     balance = parse_balance(json.dumps(document).encode())
     out = io.StringIO()
     report(balance, derive(balance, NOW), source, out)
-    return "\n".join(line.rstrip() for line in out.getvalue().splitlines()) + "\n"
+    return out.getvalue()  # as printed: a trailing space would show in a pipe
 
 
 def test_report_exactly() -> None:
@@ -77,3 +79,34 @@ def test_bar_is_clamped_and_has_an_ascii_form() -> None:
     assert bar(250.0, unicode=False) == "#" * 20
     assert bar(-5.0, unicode=False) == "-" * 20
     assert bar(None, unicode=False) == "-" * 20
+
+
+HUGE = json.loads(json.dumps(REFERENCE))
+HUGE["account"].update(credits_total=2**53, credits_remaining=2**53 - 1, avg_latency_ms=12345678.5)
+
+
+@pytest.mark.parametrize("document", [REFERENCE, HUGE], ids=["reference", "huge"])
+def test_at_every_width_no_value_is_cut(
+    document: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    balance = parse_balance(json.dumps(document).encode())
+    derived = derive(balance, NOW)
+    rows = [row for _, section in sections(balance, derived, True) for row in section]
+    values = {row.value for row in rows}
+    for width in range(20, 251):
+        monkeypatch.setenv("COLUMNS", str(width))
+        out = io.StringIO()
+        report(balance, derived, "https://structocr.com/v1, key from env STRUCTOCR_API_KEY", out)
+        lines = out.getvalue().splitlines()
+        for row in rows:  # each value whole, on one line
+            assert any(row.value in line for line in lines), (width, row.value)
+        words = {word for line in lines for word in line.split()}
+        for row in rows:  # notes wrap at spaces only: every word survives
+            assert set(row.note.split()) <= words, (width, row.note)
+        for line in lines:
+            assert line == line.rstrip(), (width, line)
+            if len(line) > width:  # only a word or a value too long for any line may overflow
+                assert " " not in line.strip() or line.strip() in values, (width, line)
+            if "█" in line or "░" in line:
+                assert len(line) <= width, (width, line)  # the bar fits, or is left out
+        assert any("█" in line or "░" in line for line in lines) == (width >= 24), width
