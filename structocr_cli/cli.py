@@ -34,22 +34,66 @@ if TYPE_CHECKING:
 
 ENV_DEBUG = "STRUCTOCR_DEBUG"
 
-EXIT_CODES = """\b
-Exit codes:
-  0    success
-  1    a budget gate was breached
-  2    usage error: bad option or value, invalid config file,
-       unknown profile, refused base URL
-  40   HTTP 4xx other than 401/404 (e.g. 403, or 429 once retries are spent)
-  41   HTTP 401, or no API key found
-  44   HTTP 404 with the API's own answer: no account for the key
-  50   HTTP 5xx once retries are spent
-  60   no HTTP answer: DNS, connection refused or reset, TLS, deadline
-  61   unusable answer: not JSON, wrong shape, redirect, too large,
-       a 404 that is not the API's (the URL is not the endpoint)
-  70   internal error (a bug; rerun with STRUCTOCR_DEBUG=1 and report it)
-  130  interrupted
-"""
+_EXIT_CODES = (
+    ("0", "success"),
+    ("1", "a budget gate was breached"),
+    ("2", "usage error: bad option or value, invalid config file, unknown profile, "
+          "refused base URL"),
+    ("40", "HTTP 4xx other than 401/404 (e.g. 403, or 429 once retries are spent)"),
+    ("41", "HTTP 401, or no API key found"),
+    ("44", "HTTP 404 with the API's own answer: no account for the key"),
+    ("50", "HTTP 5xx once retries are spent"),
+    ("60", "no HTTP answer: DNS, connection refused or reset, TLS, deadline"),
+    ("61", "unusable answer: not JSON, wrong shape, redirect, too large, a 404 that is "
+           "not the API's (the URL is not the endpoint)"),
+    ("70", "internal error (a bug; rerun with STRUCTOCR_DEBUG=1 and report it)"),
+    ("130", "interrupted"),
+)  # fmt: skip
+
+
+def _exit_code_list(width: int) -> str:
+    """The exit codes as a list wrapped, at spaces, to ``width`` (click would not rewrap a
+    preformatted block, and a terminal breaks its lines anywhere)."""
+    import textwrap
+
+    lines = ["\b", "Exit codes:"]
+    for code, meaning in _EXIT_CODES:
+        lines += textwrap.wrap(
+            meaning, width, initial_indent=f"  {code:<5}", subsequent_indent=" " * 7,
+            break_long_words=False, break_on_hyphens=False,
+        )  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _wrap_at_spaces() -> None:
+    """click's help wrapper breaks at hyphens (--list-\\nfaults) and inside long words (URLs):
+    wrap at spaces only. typer's private API (test_typer_private_api fails first on a move)."""
+    import textwrap
+
+    from typer._click import _textwrap, formatting
+
+    class AtSpaces(_textwrap.TextWrapper):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.update(break_on_hyphens=False, break_long_words=False)
+            super().__init__(*args, **kwargs)
+
+        # click's own version always cuts a long word; the standard one keeps it whole.
+        _handle_long_word = textwrap.TextWrapper._handle_long_word
+
+    _textwrap.TextWrapper = AtSpaces  # type: ignore[misc]
+
+    # The option column is 30 wide; in a narrow terminal that leaves no room for the help.
+    write_dl = formatting.HelpFormatter.write_dl
+
+    def narrow_aware(self: Any, rows: Any, col_max: int = 30, col_spacing: int = 2) -> None:
+        if self.width < 60:
+            col_max = min(col_max, max(self.width // 3, 10))
+        write_dl(self, rows, col_max, col_spacing)
+
+    formatting.HelpFormatter.write_dl = narrow_aware  # type: ignore[method-assign]
+
+
+_wrap_at_spaces()
 
 app = typer.Typer(
     name="structocr",
@@ -255,7 +299,7 @@ def _with_gate_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-@app.command(epilog=EXIT_CODES)
+@app.command(short_help="Show credits and usage; check budget gates.")
 @_with_gate_options
 def balance(
     api_key: ApiKeyOpt = None,
@@ -271,6 +315,7 @@ def balance(
         typer.Option(
             "--output",
             "-o",
+            metavar="FORMAT",
             case_sensitive=False,
             help="table (a report for people), json (the server's document), tsv, env "
             "(NAME=value lines) or openmetrics (Prometheus text format). [default: table]",
@@ -421,10 +466,15 @@ def _publish_ci(outcome: "Outcome") -> None:
             print(f"structocr: warning: cannot write the step summary: {exc}", file=sys.stderr)
 
 
-@app.command()
+@app.command(short_help="Run a local StructOCR server for demos and offline tests.")
 def mock(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 picks a free one.")] = 8787,
+    host: Annotated[str, typer.Option(metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int,
+        typer.Option(
+            metavar="PORT", min=0, max=65535, help="Port, 0 to 65535; 0 picks a free one."
+        ),
+    ] = 8787,
     fixtures: Annotated[
         Path | None,
         typer.Option(
@@ -520,7 +570,12 @@ def config_set_key(
         bool, typer.Option("--default", help="Make this the default profile.")
     ] = False,
     store: Annotated[
-        Store, typer.Option(help="Where to keep the key: this file, or the OS keyring.")
+        Store,
+        typer.Option(
+            metavar="STORE",
+            help="Where to keep the key: file (in the config file) or keyring (in the OS "
+            "keyring; the config file then records only that it is there).",
+        ),
     ] = Store.file,
     timeout: TimeoutOpt = None,
 ) -> Call:
@@ -688,9 +743,14 @@ class Shell(str, Enum):
     powershell = "powershell"
 
 
-@app.command()
+@app.command(short_help="Print or install the shell completion script.")
 def completion(
-    shell: Annotated[Shell, typer.Argument(case_sensitive=False, help="The shell.")],
+    shell: Annotated[
+        Shell,
+        typer.Argument(
+            metavar="SHELL", case_sensitive=False, help="bash, zsh, fish or powershell."
+        ),
+    ],
     install: Annotated[
         bool,
         typer.Option("--install", help="Write it where the shell looks for completions."),
@@ -733,6 +793,7 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> int
     try:
         # Known before parsing, so that a usage error under --json is JSON too.
         json_errors = _asks_for_json(sys.argv[1:] if argv is None else list(argv))
+        _fit_help_to_terminal()
         call = app(args=argv, prog_name="structocr", standalone_mode=False)
         if not isinstance(call, Call):  # --help, --version: typer has answered already
             return int(call or 0)
@@ -741,6 +802,20 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> int
             return call.run(started)
     except BaseException as exc:  # the funnel every exception reaches
         return _exit_code(exc, json_errors)
+
+
+def _fit_help_to_terminal() -> None:
+    """Help at this terminal's width: click would not format it narrower than 50 columns (so
+    a 40-column terminal broke its lines mid-word), and balance's exit codes wrapped to fit."""
+    import shutil
+
+    width = max(min(shutil.get_terminal_size().columns, 80) - 2, 30)
+    settings = app.info.context_settings
+    if isinstance(settings, dict):
+        settings["terminal_width"] = width
+    for command in app.registered_commands:
+        if command.callback is balance:
+            command.epilog = _exit_code_list(width)
 
 
 def _asks_for_json(args: list[str]) -> bool:

@@ -14,3 +14,10 @@ def main() -> int:
     except KeyboardInterrupt:
         print("structocr: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # the CLI could not even load: still one line, no traceback
+        print(
+            f"structocr: internal error ({type(exc).__name__} while starting). This is a bug: "
+            "please report it, with the output of the same command run with STRUCTOCR_DEBUG=1",
+            file=sys.stderr,
+        )
+        return 70

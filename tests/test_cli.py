@@ -351,3 +351,34 @@ def test_part_of_the_key_echoed_by_the_server_is_masked(server: MockServer) -> N
     assert result.returncode == 41
     assert "unknown key ********" in result.stderr
     assert not [part for part in fragments(ECHO_KEY) if part in result.stderr], result.stderr
+
+
+HELPS = [(), ("balance",), ("mock",), ("completion",), ("config",), ("config", "set-key"),
+         ("config", "use"), ("config", "show")]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", HELPS, ids=lambda command: " ".join(command) or "top")
+def test_help_wraps_at_spaces_at_any_width(command: tuple[str, ...]) -> None:
+    wide = run(*command, "--help", env={"COLUMNS": "250"}).stdout
+    words = set(wide.split())
+    for width in (40, 50, 60, 80, 100):
+        text = run(*command, "--help", env={"COLUMNS": str(width)}).stdout
+        # No word cut in two (click may shorten a command's summary, at a space, with "...").
+        cut = {w for w in text.split() if w not in words and w.removesuffix("...") not in words}
+        assert not cut, (width, cut)
+        for line in text.splitlines():
+            example = line.strip().startswith(("structocr ", "printf "))  # kept whole to copy
+            assert len(line) <= width or " " not in line.strip() or example, (width, line)
+
+
+def test_command_summaries_fit_80_columns() -> None:
+    text = run("--help", env={"COLUMNS": "80"}).stdout
+    commands = text.split("Commands:")[1]
+    assert "..." not in commands
+
+
+@pytest.mark.parametrize("command", HELPS, ids=lambda command: " ".join(command) or "top")
+def test_metavars_read_as_words(command: tuple[str, ...]) -> None:
+    text = run(*command, "--help").stdout
+    for leak in ("<str>", "<int", ":<", "{shell}", "<file|keyring>"):
+        assert leak not in text, leak

@@ -327,3 +327,7 @@ def test_typer_private_api() -> None:
 
     assert callable(add_completion_class)
     assert callable(ClickException.show)  # cli._exit_code shows usage errors with it
+    from typer._click import _textwrap, formatting
+
+    assert issubclass(_textwrap.TextWrapper, __import__("textwrap").TextWrapper)
+    assert callable(formatting.HelpFormatter.write_dl)  # cli._wrap_at_spaces wraps both
