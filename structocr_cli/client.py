@@ -185,6 +185,12 @@ class BalanceClient:
         if isinstance(exc, requests.exceptions.SSLError):
             return NoAnswerError(message, HINT_TLS)  # a certificate problem does not fix itself
         error = NoAnswerError(message, HINT_NETWORK)
+        if isinstance(exc, requests.exceptions.ProxyError):  # the proxy, not the API, failed
+            error = NoAnswerError(
+                f"no answer from the proxy {_proxy_for(url)} (on the way to {_host(url)}): "
+                f"{_describe(exc)}",
+                "Check the proxy settings (HTTPS_PROXY, HTTP_PROXY, NO_PROXY), then retry",
+            )
         if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
             return _Retryable(error)
         return error
@@ -245,6 +251,13 @@ def _too_late(failure: _Retryable, timeout: float) -> StructocrError:
     if isinstance(error, HTTPStatusError):
         return error.with_hint(hint)
     return NoAnswerError(error.message, hint)
+
+
+def _proxy_for(url: str) -> str:
+    """The proxy the environment names for ``url``, without any credentials in it."""
+    proxy = requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url)) or ""
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    return sanitize(f"{parts.hostname or '?'}:{parts.port or 'default port'}", 120)
 
 
 def _host(url: str) -> str:

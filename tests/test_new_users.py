@@ -182,3 +182,18 @@ def test_leaving_the_hidden_prompt_starts_a_new_line(
     prompt_line = next(line for line in text.split("\n") if "API key for profile" in line)
     assert "structocr:" not in prompt_line, text
     assert "structocr: " in text, text
+
+
+def test_a_refusing_proxy_is_named_as_the_proxy(server: MockServer) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port that was free a moment ago and now listens nowhere
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proxy = f"http://user:secret-pw@127.0.0.1:{port}"
+    env = {"HTTP_PROXY": proxy, "http_proxy": proxy, "NO_PROXY": "", "no_proxy": ""}
+    result = run("balance", "--base-url", server.url, "--api-key", "demo", env=env)
+    assert result.returncode == 60
+    assert f"no answer from the proxy 127.0.0.1:{port} (on the way to " in result.stderr
+    assert "HTTPS_PROXY" in result.stderr
+    assert "secret-pw" not in result.stderr
