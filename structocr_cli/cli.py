@@ -418,6 +418,8 @@ def _balance(
         raise
     if outcome.settings is not None:
         _warn_about(outcome.settings.config)
+    for note in outcome.notes:
+        _say(f"note: {note}")
     if outcome.error is not None:
         if not quiet:
             fmt.write_failure(outcome, out)

@@ -1,7 +1,10 @@
 """HTTP client for the Account Balance API: the only module that imports requests.
 
 Rules it enforces (each pinned by a test):
-- redirects are never followed, because requests would re-send ``x-api-key`` to the target;
+- requests never follows a redirect itself, because it would re-send ``x-api-key`` to any
+  target; we follow one only to an https URL on structocr.com or one of its subdomains (the
+  API's two documented hosts are structocr.com and api.structocr.com), at most 2 hops, and
+  refuse every other;
 - at most ``attempts`` tries, retrying only connection errors and 429/500/502/503/504, with
   exponential backoff and jitter, and ``Retry-After`` honoured only if it fits the deadline;
 - one deadline bounds the whole call, including a body dripped a byte at a time
@@ -20,9 +23,9 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
@@ -65,6 +68,27 @@ class _Answer:
     reason: str
     headers: Mapping[str, str]
     body: bytes
+
+
+MAX_HOPS = 2
+_API_DOMAIN = "structocr.com"
+
+
+class _Moved(Exception):
+    """A redirect, before deciding whether to follow it."""
+
+    def __init__(self, status: int, location: str) -> None:
+        super().__init__(location)
+        self.status = status
+        self.location = location
+
+
+def _follows(location: str) -> bool:
+    """Only to https on structocr.com or a subdomain: the key may be sent there."""
+    parts = urlsplit(location)
+    host = (parts.hostname or "").lower().rstrip(".")
+    on_domain = host == _API_DOMAIN or host.endswith("." + _API_DOMAIN)
+    return parts.scheme == "https" and on_domain and parts.username is None
 
 
 class _Retryable(Exception):
@@ -117,15 +141,24 @@ class BalanceClient:
             raise ValueError(f"unusable API key: {problem}")
         if deadline is None:
             deadline = self._clock() + timeout
-        url = f"{base_url}/account/balance"
-        attempt = 0
+        url = first = f"{base_url}/account/balance"
+        attempt = hops = 0
         while True:
             attempt += 1
             try:
                 answer = self._attempt(url, api_key, deadline, timeout)
                 if answer.status == 200:
-                    return parse_balance(answer.body)
+                    balance = parse_balance(answer.body)
+                    if url == first:
+                        return balance
+                    return replace(balance, moved_to=url.removesuffix("/account/balance"))
                 raise _status_error(url, answer, attempt)
+            except _Moved as moved:
+                hops += 1
+                if hops > MAX_HOPS or not _follows(moved.location):
+                    raise _redirect(url, moved.status, moved.location) from None
+                log.debug("following HTTP %d to %s", moved.status, _host(moved.location))
+                url, attempt = moved.location, attempt - 1  # a hop is not a failed attempt
             except _Retryable as failure:
                 self._pause_or_raise(failure, attempt, deadline, timeout)
 
@@ -171,7 +204,8 @@ class BalanceClient:
             ) from None
         with response:
             if 300 <= response.status_code < 400:
-                raise _redirect(url, response.status_code, response.headers.get("Location", ""))
+                location = urljoin(url, response.headers.get("Location", ""))
+                raise _Moved(response.status_code, location)
             body = self._read_body(url, response, deadline, timeout)
         log.debug("HTTP %d, %d bytes", response.status_code, len(body))
         return _Answer(response.status_code, response.reason or "", response.headers, body)
@@ -278,10 +312,11 @@ def _too_large(url: str, cap: int) -> BadAnswerError:
 
 
 def _redirect(url: str, status: int, location: str) -> RedirectError:
-    target = urlsplit(location).netloc or _host(url)
+    parts = urlsplit(location)  # host and port only: a Location may carry credentials
+    target = f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname or _host(url)
     return RedirectError(
         f"HTTP {status} redirect from {_host(url)} to {sanitize(target, 100)} was not followed "
-        "(the API key is never sent to a redirect target)",
+        "(the API key is sent only to https addresses on structocr.com)",
         "If the API has moved, set --base-url to the new address",
     )
 

@@ -72,6 +72,17 @@ class Outcome:
         return ExitCode.GATE_BREACHED if self.breached else ExitCode.OK
 
     @property
+    def notes(self) -> tuple[str, ...]:
+        """What the user should know about how the balance was had."""
+        moved = None if self.balance is None else self.balance.moved_to
+        if moved is None:
+            return ()
+        return (
+            f"the API answered from {moved} after a redirect; set --base-url {moved} "
+            "(or STRUCTOCR_BASE_URL) to go there directly",
+        )
+
+    @property
     def profile_label(self) -> str | None:
         return None if self.settings is None else self.settings.profile_label
 

@@ -72,6 +72,8 @@ class Balance:
     this_key: KeyUsage
     document: dict[str, Any]
     """The whole document as the server sent it, unknown fields included."""
+    moved_to: str | None = None
+    """The base URL that answered, when the API redirected there (see client.py)."""
 
 
 def _bad(message: str) -> BadAnswerError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import threading
 import time
 
@@ -156,6 +157,66 @@ def test_redirects_are_refused_naming_the_target(client: BalanceClient, status: 
     assert "evil.test" in caught.value.message
     assert caught.value.exit_code == 61
     assert [call.request.url for call in responses.calls] == [URL]
+
+
+REFERENCE_BASE = "https://structocr.com/v1"
+SDK_BASE = "https://api.structocr.com/v1"
+
+
+@responses.activate
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_move_between_the_apis_hosts_is_followed(client: BalanceClient, status: int) -> None:
+    responses.get(REFERENCE_BASE + "/account/balance", status=status,
+                  headers={"Location": SDK_BASE + "/account/balance"})  # fmt: skip
+    responses.get(SDK_BASE + "/account/balance", json=balance_document())
+    balance = client.fetch(REFERENCE_BASE, "k-123456789", 30)
+    assert balance.account.credits_remaining == 48849
+    assert balance.moved_to == SDK_BASE
+    assert [call.request.headers["x-api-key"] for call in responses.calls] == ["k-123456789"] * 2
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://api.structocr.com/v1/account/balance",  # not https
+        "https://structocr.com.evil.test/v1/account/balance",  # not the domain
+        "https://evilstructocr.com/v1/account/balance",
+        "https://user:pw@api.structocr.com/v1/account/balance",  # credentials in the URL
+    ],
+)
+def test_other_redirects_from_the_api_are_still_refused(
+    client: BalanceClient, location: str
+) -> None:
+    responses.get(REFERENCE_BASE + "/account/balance", status=302, headers={"Location": location})
+    with pytest.raises(RedirectError):
+        client.fetch(REFERENCE_BASE, "k-123456789", 30)
+    assert len(responses.calls) == 1  # the key went nowhere else
+    assert "pw" not in str(responses.calls[0].request.url)
+
+
+@responses.activate
+def test_at_most_two_hops_are_followed(client: BalanceClient) -> None:
+    hosts = ["structocr.com", "a.structocr.com", "b.structocr.com", "c.structocr.com"]
+    for here, there in itertools.pairwise(hosts):
+        responses.get(f"https://{here}/v1/account/balance", status=302,
+                      headers={"Location": f"https://{there}/v1/account/balance"})  # fmt: skip
+    with pytest.raises(RedirectError, match=r"c\.structocr\.com"):
+        client.fetch("https://structocr.com/v1", "k-123456789", 30)
+    assert len(responses.calls) == 3
+
+
+@responses.activate
+def test_the_cli_says_once_which_base_url_avoids_the_redirect() -> None:
+    from tests.conftest import run
+
+    responses.get(REFERENCE_BASE + "/account/balance", status=301,
+                  headers={"Location": SDK_BASE + "/account/balance"})  # fmt: skip
+    responses.get(SDK_BASE + "/account/balance", json=balance_document())
+    result = run("balance", "--json", "--api-key", "k-123456789")  # the default base URL
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("note: the API answered from https://api.structocr.com/v1") == 1
+    assert "--base-url https://api.structocr.com/v1" in result.stderr
 
 
 @responses.activate
