@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PRODUCT := $(VENV)/.installed-product
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint install clean completions bench fuzz
+.PHONY: demo test lint install clean completions bench fuzz dist-check
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
@@ -69,6 +69,20 @@ fuzz: $(STAMP) ## the long reliability run (not part of make test)
 		--hypothesis-show-statistics tests/test_fuzz.py tests/test_faults.py \
 		tests/test_config_cmd.py::test_writers_killed_mid_write_always_leave_a_parseable_file \
 		tests/test_mock.py::test_a_signal_right_after_the_url_stops_the_mock_cleanly
+
+# The package as users get it: build the sdist and wheel, check their metadata, install the
+# wheel into a fresh environment and run the test suite from the unpacked sdist with its
+# source directory removed, so that only the installed copy can be imported.
+dist-check: $(STAMP) ## the built wheel passes the test suite (CI runs it)
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(BIN)/python -m build --sdist --wheel --outdir "$$tmp/dist" . >/dev/null; \
+	$(BIN)/python -m twine check --strict "$$tmp"/dist/*; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+		"$$(ls "$$tmp"/dist/*.whl)[dev]"; \
+	tar -xzf "$$tmp"/dist/*.tar.gz -C "$$tmp"; src=$$(ls -d "$$tmp"/structocr_cli-*/); \
+	rm -rf "$$src/structocr_cli"; \
+	cd "$$src" && "$$tmp/venv/bin/python" -m pytest -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis dist build
