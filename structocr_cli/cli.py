@@ -798,7 +798,10 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> int
         _fit_help_to_terminal()
         call = app(args=argv, prog_name="structocr", standalone_mode=False)
         if not isinstance(call, Call):  # --help, --version: typer has answered already
-            return int(call or 0)
+            code = int(call or 0)
+            if code == 130:  # typer turns a Ctrl-C during parsing into a silent exit 130
+                _fail("interrupted", code, "interrupted", json_errors)
+            return code
         json_errors = call.json_errors
         with _debug_log(sys.stderr):
             return call.run(started)
