@@ -331,3 +331,10 @@ def test_typer_private_api() -> None:
 
     assert issubclass(_textwrap.TextWrapper, __import__("textwrap").TextWrapper)
     assert callable(formatting.HelpFormatter.write_dl)  # cli._wrap_at_spaces wraps both
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
+def test_zsh_keeps_apostrophes_in_descriptions(tmp_path: Path) -> None:
+    # typer's script evaluated the candidates, and "the server's document" lost its quote.
+    screen = zsh_tab("structocr balance --", tmp_path)
+    assert "(the server's doc" in screen, screen  # zsh cuts descriptions at the screen's edge
