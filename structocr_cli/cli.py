@@ -80,6 +80,8 @@ def _wrap_at_spaces() -> None:
         # click's own version always cuts a long word; the standard one keeps it whole.
         _handle_long_word = textwrap.TextWrapper._handle_long_word
 
+    if _textwrap.TextWrapper.__name__ == "AtSpaces":  # done already (tests run main often)
+        return
     _textwrap.TextWrapper = AtSpaces  # type: ignore[misc]
 
     # The option column is 30 wide; in a narrow terminal that leaves no room for the help.
@@ -92,8 +94,6 @@ def _wrap_at_spaces() -> None:
 
     formatting.HelpFormatter.write_dl = narrow_aware  # type: ignore[method-assign]
 
-
-_wrap_at_spaces()
 
 app = typer.Typer(
     name="structocr",
@@ -794,9 +794,11 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> int
     json_errors = False
     try:
         # Known before parsing, so that a usage error under --json is JSON too.
-        json_errors = _asks_for_json(sys.argv[1:] if argv is None else list(argv))
-        _fit_help_to_terminal()
-        call = app(args=argv, prog_name="structocr", standalone_mode=False)
+        args = sys.argv[1:] if argv is None else list(argv)
+        json_errors = _asks_for_json(args)
+        if "_STRUCTOCR_COMPLETE" not in os.environ:  # any run may show help; TAB never does
+            _fit_help_to_terminal()
+        call = app(args=args, prog_name="structocr", standalone_mode=False)
         if not isinstance(call, Call):  # --help, --version: typer has answered already
             code = int(call or 0)
             if code == 130:  # typer turns a Ctrl-C during parsing into a silent exit 130
@@ -814,6 +816,7 @@ def _fit_help_to_terminal() -> None:
     a 40-column terminal broke its lines mid-word), and balance's exit codes wrapped to fit."""
     import shutil
 
+    _wrap_at_spaces()
     width = max(min(shutil.get_terminal_size().columns, 80) - 2, 30)
     settings = app.info.context_settings
     if isinstance(settings, dict):
