@@ -493,6 +493,16 @@ def mock(
             show_default=False,
         ),
     ] = False,
+    latency_ms: Annotated[
+        float,
+        typer.Option(
+            "--latency-ms",
+            metavar="MS",
+            min=0,
+            max=60_000,
+            help="Wait this long before every answer, to rehearse a slow API.",
+        ),
+    ] = 0,
 ) -> Call:
     """Run a local StructOCR server for demos and offline tests.
 
@@ -506,7 +516,7 @@ def mock(
         if list_faults:
             mock.list_faults(sys.stdout)
         else:
-            mock.run(host, port, fixtures, sys.stdout, sys.stderr)
+            mock.run(host, port, fixtures, sys.stdout, sys.stderr, latency_ms)
         return 0
 
     return Call(run)

@@ -8,8 +8,8 @@ per key and per refresh if it likes. A ``BalanceClient`` may be shared between t
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from structocr_cli.derive import Derived
     from structocr_cli.gates import Check
     from structocr_cli.model import Balance
+    from structocr_cli.selection import KeySpec
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,40 @@ def check_balance(
 
         checks = evaluate(request.thresholds, balance, derived)
     return Outcome(settings, balance, derived, checks)
+
+
+def check_many(
+    specs: Sequence[KeySpec],
+    request: BalanceRequest,
+    env: Mapping[str, str],
+    concurrency: int = 8,
+    client: BalanceClient | None = None,
+) -> list[tuple[KeySpec, Outcome]]:
+    """``check_balance`` for each key, at most ``concurrency`` at once, sharing one client
+    (its connections) and one deadline; the outcomes in the order of ``specs``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if client is None:
+        from structocr_cli.client import BalanceClient
+
+        client = BalanceClient(ca_bundle=request.ca_bundle)
+    shared = replace(request, started=request.started or time.monotonic())
+    with ThreadPoolExecutor(max_workers=max(concurrency, 1)) as pool:
+        futures = [
+            pool.submit(check_balance, replace(shared, flags=spec.flags), env, client)
+            for spec in specs
+        ]
+        return [(spec, future.result()) for spec, future in zip(specs, futures, strict=True)]
+
+
+def combined_exit_code(outcomes: Iterable[Outcome]) -> ExitCode:
+    """A run over several keys: the largest error code if any key could not be checked; else
+    1 if any gate is breached; else 0. A gate cannot pass while a balance is unknown."""
+    codes = [outcome.exit_code for outcome in outcomes]
+    errors = [code for code in codes if code not in (ExitCode.OK, ExitCode.GATE_BREACHED)]
+    if errors:
+        return max(errors)
+    return ExitCode.GATE_BREACHED if ExitCode.GATE_BREACHED in codes else ExitCode.OK
 
 
 def fetch_balance(

@@ -184,7 +184,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.log(
             f'{self.client_address[0]} "GET {self.path}" key={_shown(key)} -> {reply.status}'
         )
-        self._send(reply)
+        with self.server.answering():
+            time.sleep(self.server.latency)
+            self._send(reply)
 
     def _send(self, reply: Reply) -> None:
         self.close_connection = True
@@ -246,8 +248,23 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.behaviours = dict(behaviours)
         self.log_stream = log
+        self.latency = 0.0
+        """Seconds added before every answer (--latency-ms)."""
+        self.in_flight = self.most_in_flight = 0
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
+
+    @contextmanager
+    def answering(self) -> Iterator[None]:
+        """Counts the requests being answered at once (most_in_flight: the peak)."""
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.in_flight -= 1
 
     def reply_for(self, path: str, key: str | None) -> Reply:
         # A proxy's request names the whole URL ("absolute-form"); servers must accept it.
@@ -302,8 +319,10 @@ class MockServer:
         behaviours: Mapping[str, Behaviour] | None = None,
         log: IO[str] | None = None,
         tls: ssl.SSLContext | None = None,
+        latency_ms: float = 0.0,
     ) -> None:
-        """``tls``: serve HTTPS with this server-side context (tests make its certificate)."""
+        """``tls``: serve HTTPS with this server-side context (tests make its certificate);
+        ``latency_ms``: wait this long before every answer."""
         from structocr_cli.faults import catalogue
 
         stream = log or sys.stderr
@@ -316,12 +335,18 @@ class MockServer:
         except OSError:
             self.target.server_close()
             raise
+        self._server.latency = max(latency_ms, 0.0) / 1000
         self.scheme = "http"
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
             self.scheme = "https"
         self._threads: list[threading.Thread] = []
         self._serving: list[_Server] = []
+
+    @property
+    def most_in_flight(self) -> int:
+        """The most requests this mock has answered at once."""
+        return self._server.most_in_flight
 
     def requests(self, key: str) -> int:
         """How many requests have been made with ``key`` so far."""
@@ -382,11 +407,18 @@ def _stop_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run(host: str, port: int, fixtures: Path | None, out: IO[str], log: IO[str]) -> None:
+def run(
+    host: str,
+    port: int,
+    fixtures: Path | None,
+    out: IO[str],
+    log: IO[str],
+    latency_ms: float = 0.0,
+) -> None:
     """Serve until Ctrl-C or SIGTERM; the first line on ``out`` is the base URL."""
     behaviours = load_fixtures(fixtures) if fixtures else {}
     try:
-        server = MockServer(host, port, behaviours, log)
+        server = MockServer(host, port, behaviours, log, latency_ms=latency_ms)
     except OSError as exc:
         raise UsageError(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}",

@@ -111,6 +111,8 @@ class Flags:
     api_key_file: str | None = None
     profile: str | None = None
     base_url: str | None = None
+    api_key_from: str = "--api-key"
+    """Where ``api_key`` was given, as messages name it ("--keys-file line 3")."""
 
 
 def resolve(flags: Flags, env: Mapping[str, str], deadline: float | None = None) -> Settings:
@@ -189,7 +191,7 @@ def choose_api_key(
     # Surrounding whitespace (a pasted newline in a CI secret) is dropped from every source
     # alike; whitespace inside a key is still refused by _checked.
     if flags.api_key is not None:
-        return _checked(Sourced(flags.api_key.strip(), Source(Kind.FLAG, "--api-key")))
+        return _checked(Sourced(flags.api_key.strip(), Source(Kind.FLAG, flags.api_key_from)))
     if flags.api_key_file is not None:
         key = _read_key_file(flags.api_key_file, deadline)
         return _checked(Sourced(key, Source(Kind.FLAG, "--api-key-file")))
