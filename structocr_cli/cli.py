@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from structocr_cli.config import Config
     from structocr_cli.core import BalanceRequest, Outcome
     from structocr_cli.formats import Format
+    from structocr_cli.selection import KeySpec
 
 ENV_DEBUG = "STRUCTOCR_DEBUG"
 
@@ -304,7 +305,18 @@ def _with_gate_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def balance(
     api_key: ApiKeyOpt = None,
     api_key_file: ApiKeyFileOpt = None,
-    profile: ProfileOpt = None,
+    profile: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--profile",
+            "-p",
+            metavar="NAME",
+            help="Profile of the config file to use [env: STRUCTOCR_PROFILE]; repeat it to "
+            "check several.",
+            show_default=False,
+            autocompletion=_complete_profile,
+        ),
+    ] = None,
     base_url: BaseUrlOpt = None,
     timeout: TimeoutOpt = None,
     json_flag: Annotated[
@@ -351,6 +363,39 @@ def balance(
             show_default=False,
         ),
     ] = None,
+    all_profiles: Annotated[
+        bool,
+        typer.Option(
+            "--all-profiles", help="Check every profile of the config file.", show_default=False
+        ),
+    ] = False,
+    keys_file: Annotated[
+        str | None,
+        typer.Option(
+            "--keys-file",
+            metavar="PATH",
+            help="Check the key of each name=key line of this file ('-' for stdin).",
+            show_default=False,
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency",
+            metavar="N",
+            min=1,
+            max=64,
+            help="With several keys: at most N requests at once.",
+        ),
+    ] = 8,
+    sort: Annotated[
+        str,
+        typer.Option(
+            "--sort",
+            metavar="BY",
+            help="With several keys: rows by credits, requests, errors, latency or name.",
+        ),
+    ] = "credits",
     **gates: str | None,
 ) -> Call:
     """Show the billing period, account credits and this key's usage; check budget gates.
@@ -385,13 +430,75 @@ def balance(
                 f"--ca-bundle {sanitize(ca_bundle, 120)}: no such file",
                 "Pass a PEM file of CA certificates",
             )
-        flags = Flags(api_key, api_key_file, profile, base_url)
+        profiles = profile or []
+        several = all_profiles or keys_file is not None or len(profiles) > 1
+        flags = Flags(api_key, api_key_file, profiles[0] if profiles else None, base_url)
         ca = None if ca_bundle is None else str(Path(ca_bundle).expanduser())
         seconds = _timeout(timeout)
         request = BalanceRequest(flags, seconds, thresholds, ca_bundle=ca, started=started)
-        return _balance(request, fmt, fields or [], quiet, no_ci)
+        if not several:
+            return _balance(request, fmt, fields or [], quiet, no_ci)
+        if api_key is not None or api_key_file is not None:
+            raise UsageError(
+                "--api-key and --api-key-file name a single key",
+                "To check several, list them in a --keys-file, or name profiles",
+            )
+        if fields or fmt.name not in ("table", "json"):
+            raise UsageError(
+                f"{'--field' if fields else '-o ' + fmt.name} does not take several keys yet",
+                "Use the table or --json",
+            )
+        from structocr_cli.many import SORTS
+
+        if sort not in SORTS:
+            raise UsageError(f"--sort takes one of {', '.join(SORTS)}, not {sanitize(sort, 20)!r}")
+        specs = _selected(profiles, all_profiles, keys_file, base_url, started + seconds)
+        return _balance_many(specs, request, fmt.name, sort, quiet, concurrency)
 
     return Call(run, json_errors=json_flag or chosen == "json")
+
+
+def _selected(
+    profiles: list[str], every: bool, keys_file: str | None, base_url: str | None, deadline: float
+) -> "list[KeySpec]":
+    from structocr_cli import selection
+    from structocr_cli.settings import read_config
+
+    chosen = [selection.from_profiles(profiles, base_url)]
+    if every:
+        chosen.append(selection.all_profiles(read_config(os.environ), base_url))
+    if keys_file is not None:
+        text = selection.read_keys_path(keys_file, deadline)
+        where = "stdin" if keys_file == "-" else keys_file
+        chosen.append(selection.from_keys_file(text, where, base_url))
+    return selection.combined(*chosen)
+
+
+def _balance_many(
+    specs: "list[KeySpec]",
+    request: "BalanceRequest",
+    output: str,
+    sort: str,
+    quiet: bool,
+    concurrency: int,
+) -> int:
+    from structocr_cli import many
+    from structocr_cli.core import check_many, combined_exit_code
+
+    results = check_many(specs, request, os.environ, concurrency)
+    out = sys.stdout
+    if not quiet:
+        if output == "json":
+            _write(lambda: many.json_array(results, out), out)
+        else:
+            _write(lambda: many.table(results, sort, out), out)
+    for spec, outcome in results:
+        for check in outcome.breached:
+            print(f"{spec.name}: {check.line()}", file=sys.stderr)
+    failed = sum(outcome.error is not None for _, outcome in results)
+    if failed and output != "json":
+        _say(f"{failed} of {len(results)} keys could not be checked (see their rows)")
+    return combined_exit_code(outcome for _, outcome in results)
 
 
 def _github_actions() -> bool:

@@ -25,7 +25,7 @@ from structocr_cli.selection import (
     read_keys_path,
 )
 from structocr_cli.settings import Flags
-from tests.conftest import LONG_KEY, run
+from tests.conftest import LONG_KEY, Result, run
 
 SECRET = "sk_live_never_echo_me_0123456789"
 
@@ -132,3 +132,94 @@ def test_the_mock_refuses_a_negative_latency() -> None:
     assert result.returncode == 2
     assert "--latency-ms" in result.stderr
     assert LONG_KEY not in result.stderr
+
+
+# As users run it: balance over several keys.
+
+KEYS = f"ci = {LONG_KEY}\nlow = demo-low\nbad = wrong-key-12345\nbroken = t-501\n"
+
+
+def several(server: MockServer, tmp_path: Path, *args: str, keys: str = KEYS) -> Result:
+    path = tmp_path / "keys.txt"
+    path.write_text(keys)
+    return run("balance", "--base-url", server.url, "--keys-file", str(path), *args)
+
+
+def test_several_keys_in_a_table_with_totals_and_errors_in_rows(
+    server: MockServer, tmp_path: Path
+) -> None:
+    result = several(server, tmp_path, "--min-remaining", "100")
+    assert result.returncode == 50  # the largest error code: t-501's
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == [
+        "KEY",
+        "MASKED",
+        "CREDITS",
+        "REQUESTS",
+        "ERRORS",
+        "LATENCY",
+        "SHARE",
+    ]
+    assert lines[1].split()[:4] == ["ci", "sk_l…2b1c", "79", "45"]
+    assert lines[2].split()[0] == "low"
+    assert "Invalid or inactive API key" in lines[3]
+    assert "HTTP 501" in lines[4]
+    assert lines[5].split() == ["TOTAL", "158", "90"]
+    assert "These keys belong to 2 different accounts." in result.stdout
+    stderr = result.stderr
+    assert "low: gate failed: account.credits_remaining 12 < 100" in stderr
+    assert "2 of 4 keys could not be checked" in stderr
+
+
+def test_several_keys_as_one_json_array(server: MockServer, tmp_path: Path) -> None:
+    import json
+
+    result = several(server, tmp_path, "--json")
+    items = json.loads(result.stdout)
+    assert [(i["profile"], i["ok"], i["exit_code"]) for i in items] == [
+        ("ci", True, 0), ("low", True, 0), ("bad", False, 41), ("broken", False, 50),
+    ]  # fmt: skip
+    assert items[0]["key"] == "sk_l…2b1c"
+    assert items[0]["data"]["account"]["credits_remaining"] == 48849
+    assert items[2]["error"]["code"] == "unauthorized"
+    assert result.returncode == 50
+
+
+def test_profiles_and_all_profiles_combine_and_sort(
+    server: MockServer, config_file: Path, tmp_path: Path
+) -> None:
+    config_file.write_text('[profiles.a]\napi_key = "demo"\n[profiles.b]\napi_key = "demo-low"\n')
+    result = several(server, tmp_path, "--all-profiles", "--sort", "name",
+                     keys="z = demo\na = demo-404\n")  # fmt: skip
+    names = [line.split()[0] for line in result.stdout.splitlines()[1:4]]
+    assert names == ["a", "b", "z"]  # a comes from the profile, not the keys file
+    both = run("balance", "--base-url", server.url, "-p", "a", "-p", "b", "--json")
+    assert [item["profile"] for item in __import__("json").loads(both.stdout)] == ["a", "b"]
+
+
+def test_a_keys_file_on_stdin(server: MockServer) -> None:
+    result = run("balance", "--base-url", server.url, "--keys-file", "-", "--json",
+                 stdin="one = demo\n")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [(("-o", "tsv"), "-o tsv does not take several keys yet"),
+     (("--field", "account.credits_remaining"), "--field does not take several keys yet"),
+     (("--api-key", "demo"), "--api-key and --api-key-file name a single key"),
+     (("--sort", "size"), "--sort takes one of")],
+)  # fmt: skip
+def test_what_several_keys_do_not_take_yet(
+    server: MockServer, tmp_path: Path, args: tuple[str, ...], says: str
+) -> None:
+    result = several(server, tmp_path, *args)
+    assert result.returncode == 2
+    assert says in result.stderr
+
+
+def test_one_profile_is_still_the_single_key_report(server: MockServer, config_file: Path) -> None:
+    config_file.write_text('[profiles.a]\napi_key = "demo"\n')
+    result = run("balance", "--base-url", server.url, "-p", "a")
+    assert result.returncode == 0
+    assert result.stdout.startswith("StructOCR balance")

@@ -27,7 +27,7 @@ BLOCKS = [
 TRANSCRIPTS = [text for kind, text in BLOCKS if kind == "text" and text.startswith("$ ")]
 STAGING_KEY = "sk_test_5a6b78d9e"  # masked as sk_t…8d9e, as the README shows
 CLOCK = re.compile(
-    r"Days elapsed|Days left|Start |End |projected|credits a day|Runway|\"(start|end)\""
+    r"Days elapsed|Days left|Start |End |projected|credits a day|[Rr]unway|\"(start|end)\""
 )
 MARK = "@@structocr-readme@@"
 
@@ -81,7 +81,7 @@ def test_each_transcript_runs_as_printed(
         for command, _ in pairs
     )
     result = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True,
-                            timeout=120, check=False)  # fmt: skip
+                            timeout=120, check=False, cwd=env["HOME"])  # fmt: skip
     outputs = result.stdout.split(MARK + "\n")[: len(pairs)]
     assert len(outputs) == len(pairs), result.stdout + result.stderr
     for (command, expected), actual in zip(pairs, outputs, strict=True):

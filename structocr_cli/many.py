@@ -1,0 +1,135 @@
+"""Output for a run over several keys: one row per key, a totals row and each account's
+summary, or one JSON array. Standard library only; every value is shown whole.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING, Any
+
+from structocr_cli.fields import number
+from structocr_cli.keys import mask, redact, sanitize
+
+if TYPE_CHECKING:
+    from structocr_cli.core import Outcome
+    from structocr_cli.selection import KeySpec
+
+Result = tuple["KeySpec", "Outcome"]
+SORTS = ("credits", "requests", "errors", "latency", "name")
+_HEADINGS = ("KEY", "MASKED", "CREDITS", "REQUESTS", "ERRORS", "LATENCY", "SHARE")
+
+
+def _masked(outcome: Outcome) -> str:
+    return mask(outcome.settings.api_key.value) if outcome.settings else "-"
+
+
+def ordered(results: Sequence[Result], by: str) -> list[Result]:
+    """Fetched keys by ``by`` (the largest first, or names A to Z), then the failed ones."""
+    fetched = [r for r in results if r[1].balance is not None]
+    failed = [r for r in results if r[1].balance is None]
+    if by == "name":
+        return sorted(fetched, key=lambda r: r[0].name) + failed
+
+    def figure(result: Result) -> float:
+        balance = result[1].fetched()
+        usage = balance.this_key
+        return float(
+            {"credits": usage.credits_used, "requests": usage.requests,
+             "errors": usage.error_rate, "latency": usage.avg_latency_ms}[by]
+        )  # fmt: skip
+
+    return sorted(fetched, key=figure, reverse=True) + failed
+
+
+def _row(result: Result) -> list[str]:
+    spec, outcome = result
+    if outcome.error is not None:
+        return [spec.name, _masked(outcome), redact(outcome.error.one_line())]
+    balance = outcome.fetched()
+    usage, account = balance.this_key, balance.account
+    share = (
+        f"{float(usage.credits_used) / float(account.credits_this_period) * 100:.1f}%"
+        if account.credits_this_period > 0
+        else "n/a"
+    )
+    return [spec.name, _masked(outcome), number(usage.credits_used), number(usage.requests),
+            f"{usage.error_rate}%", f"{number(usage.avg_latency_ms)} ms", share]  # fmt: skip
+
+
+def table(results: Sequence[Result], by: str, out: IO[str]) -> None:
+    """One row per key, the totals, then a summary per account."""
+    rows = [_row(result) for result in ordered(results, by)]
+    fetched = [outcome for _, outcome in results if outcome.balance is not None]
+    credits = sum(float(o.fetched().this_key.credits_used) for o in fetched)
+    requests = sum(float(o.fetched().this_key.requests) for o in fetched)
+    total = ["TOTAL", "", number(credits), number(requests), "", "", ""]
+    full = [r for r in [*rows, total] if len(r) == len(_HEADINGS)]
+    widths = [max(len(h), *(len(r[i]) for r in full)) for i, h in enumerate(_HEADINGS)]
+    lines = [_line(_HEADINGS, widths)]
+    for row in rows:
+        if len(row) == len(_HEADINGS):
+            lines.append(_line(row, widths))
+        else:  # a key that failed: its error where the numbers would be
+            lines.append(_line(row[:2], widths[:2]) + "  " + row[2])
+    lines.append(_line(total, widths))
+    lines += _accounts(results)
+    out.write("".join(f"{sanitize(line, 10_000).rstrip()}\n" for line in lines))
+
+
+def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
+    padded = [
+        cell.ljust(width) if column < 2 else cell.rjust(width)
+        for column, (cell, width) in enumerate(zip(cells, widths, strict=False))
+    ]
+    return "  ".join(padded)
+
+
+def _accounts(results: Sequence[Result]) -> list[str]:
+    groups: list[tuple[dict[str, Any], list[str], Outcome]] = []
+    for spec, outcome in results:
+        if outcome.balance is None:
+            continue
+        section = outcome.balance.document["account"]
+        for known, names, _ in groups:
+            if known == section:
+                names.append(spec.name)
+                break
+        else:
+            groups.append((section, [spec.name], outcome))
+    lines = [""]
+    if len(groups) > 1:
+        lines.append(f"These keys belong to {len(groups)} different accounts.")
+    for _, names, outcome in groups:
+        balance, derived = outcome.fetched(), outcome.derived
+        runway = "n/a"
+        if derived is not None:
+            runway = (
+                "no burn" if derived.runway_days is None else f"{number(derived.runway_days)} days"
+            )
+        lines.append(
+            f"Account of {', '.join(names)}: {number(balance.account.credits_remaining)} credits "
+            f"remaining, {number(balance.account.credits_this_period)} used this period, "
+            f"runway {runway}"
+        )
+    return lines
+
+
+def json_array(results: Sequence[Result], out: IO[str]) -> None:
+    """One object per key, in the order selected."""
+    from structocr_cli.output import error_document
+
+    items: list[dict[str, Any]] = []
+    for spec, outcome in results:
+        item: dict[str, Any] = {
+            "profile": spec.name,
+            "key": _masked(outcome),
+            "ok": outcome.error is None,
+            "exit_code": int(outcome.exit_code),
+        }
+        if outcome.error is not None:
+            item["error"] = json.loads(error_document(outcome.error))["error"]
+        else:
+            item["data"] = outcome.fetched().document
+        items.append(item)
+    out.write(json.dumps(items, indent=2, ensure_ascii=True) + "\n")
