@@ -443,7 +443,7 @@ def balance(
                 "--api-key and --api-key-file name a single key",
                 "To check several, list them in a --keys-file, or name profiles",
             )
-        if fields or fmt.name not in ("table", "json"):
+        if fields or fmt.name not in ("table", "json", "openmetrics"):
             raise UsageError(
                 f"{'--field' if fields else '-o ' + fmt.name} does not take several keys yet",
                 "Use the table or --json",
@@ -490,13 +490,18 @@ def _balance_many(
     if not quiet:
         if output == "json":
             _write(lambda: many.json_array(results, out), out)
+        elif output == "openmetrics":
+            from structocr_cli.machine import openmetrics_many
+
+            text = openmetrics_many([(spec.name, o.balance, o.derived) for spec, o in results])
+            _write(lambda: print(text, end="", file=out), out)
         else:
             _write(lambda: many.table(results, sort, out), out)
     for spec, outcome in results:
         for check in outcome.breached:
             print(f"{spec.name}: {check.line()}", file=sys.stderr)
     failed = sum(outcome.error is not None for _, outcome in results)
-    if failed and output != "json":
+    if failed and output == "table":
         _say(f"{failed} of {len(results)} keys could not be checked (see their rows)")
     return combined_exit_code(outcome for _, outcome in results)
 

@@ -105,30 +105,49 @@ def _sample(value: Number | Decimal) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def _metric(name: str, help_text: str, labels: str, value: Number | Decimal) -> str:
+def _family(name: str, help_text: str, samples: Sequence[tuple[str, Number | Decimal]]) -> str:
+    """One metric family: its HELP and TYPE once, then a sample per key."""
     full = f"structocr_{name}"
-    return f"# HELP {full} {help_text}\n# TYPE {full} gauge\n{full}{labels} {_sample(value)}\n"
+    lines = [f"# HELP {full} {help_text}", f"# TYPE {full} gauge"]
+    lines += [f"{full}{labels} {_sample(value)}" for labels, value in samples]
+    return "\n".join(lines) + "\n"
 
 
 # OpenMetrics parsers require the final "# EOF"; the classic text parser and node_exporter's
 # textfile collector read it as a comment, so one output satisfies all of them.
 EOF = "# EOF\n"
 
+Entry = tuple["str | None", "Balance | None", "Derived | None"]
+"""A key's label (None: no label), and its balance and figures (None: not had)."""
+
+
+def openmetrics_many(entries: Sequence[Entry]) -> str:
+    """The OpenMetrics text format (which the classic Prometheus parser reads too) for one
+    key or several: structocr_up for each, then each figure's family with a series per key
+    whose balance was had."""
+    up = [(_labels(label), 0 if balance is None else 1) for label, balance, _ in entries]
+    parts = [_family("up", _UP_HELP, up)]
+    for name, help_text, read in METRICS:
+        samples = []
+        for label, balance, derived in entries:
+            if balance is None or derived is None:
+                continue
+            value = read(balance, derived)
+            # An absent series says "unknown" better than a made-up number; a runway of 1e306
+            # days is finite, but not once it is converted to seconds.
+            if value is None or (isinstance(value, float) and not math.isfinite(value)):
+                continue
+            samples.append((_labels(label), value))
+        if samples:
+            parts.append(_family(name, help_text, samples))
+    return "".join(parts) + EOF
+
 
 def openmetrics(balance: Balance, derived: Derived, profile: str | None) -> str:
-    """The OpenMetrics text format (which the classic Prometheus parser reads too), for
-    node_exporter's textfile collector and scrapes."""
-    labels = _labels(profile)
-    parts = [_metric("up", _UP_HELP, labels, 1)]
-    for name, help_text, read in METRICS:
-        value = read(balance, derived)
-        # An absent series says "unknown" better than a made-up number; a runway of 1e306
-        # days is finite, but not once it is converted to seconds.
-        if value is not None and not (isinstance(value, float) and not math.isfinite(value)):
-            parts.append(_metric(name, help_text, labels, value))
-    return "".join(parts) + EOF
+    """One key's balance, for node_exporter's textfile collector and scrapes."""
+    return openmetrics_many([(profile, balance, derived)])
 
 
 def openmetrics_down(profile: str | None) -> str:
     """What a scrape shows when the balance could not be had: ``structocr_up 0``."""
-    return _metric("up", _UP_HELP, _labels(profile), 0) + EOF
+    return openmetrics_many([(profile, None, None)])

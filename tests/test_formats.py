@@ -113,6 +113,16 @@ def parsed(text: str) -> dict[str, tuple[dict[str, str], float]]:
     return samples[openmetrics_families]
 
 
+def parsed_families(text: str) -> dict[str, dict[str, float]]:
+    """Every sample by family and profile label, checked as ``parsed`` checks."""
+    parsed(text)
+    families: dict[str, dict[str, float]] = {}
+    for family in openmetrics_families(text):
+        for sample in family.samples:
+            families.setdefault(sample.name, {})[sample.labels.get("profile", "")] = sample.value
+    return families
+
+
 def test_no_gauge_is_named_like_a_counter() -> None:
     assert not [name for name in parsed(formats.openmetrics(BALANCE, DERIVED, None))
                 if name.endswith("_total")]  # fmt: skip

@@ -223,3 +223,14 @@ def test_one_profile_is_still_the_single_key_report(server: MockServer, config_f
     result = run("balance", "--base-url", server.url, "-p", "a")
     assert result.returncode == 0
     assert result.stdout.startswith("StructOCR balance")
+
+
+def test_several_keys_in_openmetrics_one_series_each(server: MockServer, tmp_path: Path) -> None:
+    from tests.test_formats import parsed_families
+
+    result = several(server, tmp_path, "-o", "openmetrics")
+    assert result.returncode == 50
+    families = parsed_families(result.stdout)  # promtool (if installed) and both parsers agree
+    assert families["structocr_up"] == {"ci": 1.0, "low": 1.0, "bad": 0.0, "broken": 0.0}
+    assert families["structocr_account_credits_remaining"] == {"ci": 48849.0, "low": 12.0}
+    assert result.stdout.count("# HELP structocr_up ") == 1  # a family's HELP once
