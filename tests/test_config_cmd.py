@@ -308,7 +308,7 @@ def test_writers_killed_mid_write_always_leave_a_parseable_file(config_file: Pat
     python = str(STRUCTOCR.with_name("python"))
     rng = random.Random(7)  # noqa: S311 - timing jitter, not secrets
     completed = 0
-    for round_ in range(200 if os.environ.get("STRUCTOCR_TEST_FULL") == "1" else 10):
+    for round_ in range(200 if os.environ.get("STRUCTOCR_TEST_FULL") == "1" else 6):
         proc = subprocess.Popen(
             [python, "-c", WRITER, str(config_file), str(round_)],
             stdout=subprocess.PIPE,
@@ -326,7 +326,7 @@ def test_writers_killed_mid_write_always_leave_a_parseable_file(config_file: Pat
             assert str(profiles[f"p{n % 20}"].api_key).startswith(f"key-{round_}-"), n
             assert written in allowed, (n, written)
         completed += len(returned)
-    assert completed >= 10, "the writers were killed before writing anything"
+    assert completed >= 6, "the writers were killed before writing anything"
     assert set_key("after", "-p", "after").returncode == 0
     leftovers = [p.name for p in config_file.parent.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []

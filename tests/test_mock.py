@@ -122,7 +122,7 @@ def test_cli_mock_stops_cleanly_on_ctrl_c(mock_process: tuple[subprocess.Popen[s
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_right_after_the_url_stops_the_mock_cleanly(signum: int) -> None:
-    for _ in range(50 if os.environ.get("STRUCTOCR_TEST_FULL") == "1" else 5):
+    for _ in range(50 if os.environ.get("STRUCTOCR_TEST_FULL") == "1" else 3):
         proc, url = start_mock()
         assert url.startswith("http://")
         proc.send_signal(signum)  # at once: the handler is in place before the URL is printed
