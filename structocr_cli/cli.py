@@ -497,9 +497,8 @@ def _balance_many(
             _write(lambda: print(text, end="", file=out), out)
         else:
             _write(lambda: many.table(results, sort, out), out)
-    for spec, outcome in results:
-        for check in outcome.breached:
-            print(f"{spec.name}: {check.line()}", file=sys.stderr)
+    for line in many.breach_lines(results):
+        print(line, file=sys.stderr)
     failed = sum(outcome.error is not None for _, outcome in results)
     if failed and output == "table":
         _say(f"{failed} of {len(results)} keys could not be checked (see their rows)")

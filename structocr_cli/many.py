@@ -85,7 +85,9 @@ def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
     return "  ".join(padded)
 
 
-def _accounts(results: Sequence[Result]) -> list[str]:
+def accounts(results: Sequence[Result]) -> list[tuple[list[str], Outcome]]:
+    """The fetched keys grouped by account (keys whose account sections are the same): the
+    names, and one outcome that stands for the account."""
     groups: list[tuple[dict[str, Any], list[str], Outcome]] = []
     for spec, outcome in results:
         if outcome.balance is None:
@@ -97,10 +99,28 @@ def _accounts(results: Sequence[Result]) -> list[str]:
                 break
         else:
             groups.append((section, [spec.name], outcome))
+    return [(names, outcome) for _, names, outcome in groups]
+
+
+def breach_lines(results: Sequence[Result]) -> list[str]:
+    """A gate on a this_key figure, once per key; any other gate concerns the account: once
+    per account, naming its keys."""
+    lines = []
+    for names, outcome in accounts(results):
+        lines += [f"{', '.join(names)}: {check.line()}" for check in outcome.breached
+                  if not check.gate.path.startswith("this_key.")]  # fmt: skip
+    for spec, outcome in results:
+        lines += [f"{spec.name}: {check.line()}" for check in outcome.breached
+                  if check.gate.path.startswith("this_key.")]  # fmt: skip
+    return lines
+
+
+def _accounts(results: Sequence[Result]) -> list[str]:
+    groups = accounts(results)
     lines = [""]
     if len(groups) > 1:
         lines.append(f"These keys belong to {len(groups)} different accounts.")
-    for _, names, outcome in groups:
+    for names, outcome in groups:
         balance, derived = outcome.fetched(), outcome.derived
         runway = "n/a"
         if derived is not None:

@@ -234,3 +234,18 @@ def test_several_keys_in_openmetrics_one_series_each(server: MockServer, tmp_pat
     assert families["structocr_up"] == {"ci": 1.0, "low": 1.0, "bad": 0.0, "broken": 0.0}
     assert families["structocr_account_credits_remaining"] == {"ci": 48849.0, "low": 12.0}
     assert result.stdout.count("# HELP structocr_up ") == 1  # a family's HELP once
+
+
+def test_account_gates_once_per_account_key_gates_per_key(
+    server: MockServer, tmp_path: Path
+) -> None:
+    keys = f"a = demo\nb = {LONG_KEY}\nlow = demo-low\n"  # a and b: the same account
+    result = several(server, tmp_path, "--min-remaining", "100000", "--max-key-credits", "1",
+                     keys=keys)  # fmt: skip
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert lines.count("a, b: gate failed: account.credits_remaining 48849 < 100000 "
+                       "(--min-remaining)") == 1  # fmt: skip
+    assert "low: gate failed: account.credits_remaining 12 < 100000 (--min-remaining)" in lines
+    for name in ("a", "b", "low"):
+        assert f"{name}: gate failed: this_key.credits_used 79 > 1 (--max-key-credits)" in lines
