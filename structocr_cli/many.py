@@ -46,13 +46,9 @@ def _row(result: Result) -> list[str]:
     spec, outcome = result
     if outcome.error is not None:
         return [spec.name, _masked(outcome), redact(outcome.error.one_line())]
-    balance = outcome.fetched()
-    usage, account = balance.this_key, balance.account
-    share = (
-        f"{float(usage.credits_used) / float(account.credits_this_period) * 100:.1f}%"
-        if account.credits_this_period > 0
-        else "n/a"
-    )
+    usage = outcome.fetched().this_key
+    share_pct = None if outcome.derived is None else outcome.derived.share_of_period_pct
+    share = "n/a" if share_pct is None else f"{share_pct:.1f}%"
     return [spec.name, _masked(outcome), number(usage.credits_used), number(usage.requests),
             f"{usage.error_rate}%", f"{number(usage.avg_latency_ms)} ms", share]  # fmt: skip
 
