@@ -133,7 +133,7 @@ def _accounts(results: Sequence[Result]) -> list[str]:
 
 def json_array(results: Sequence[Result], out: IO[str]) -> None:
     """One object per key, in the order selected."""
-    from structocr_cli.output import error_document
+    from structocr_cli.output import error_object
 
     items: list[dict[str, Any]] = []
     for spec, outcome in results:
@@ -144,7 +144,7 @@ def json_array(results: Sequence[Result], out: IO[str]) -> None:
             "exit_code": int(outcome.exit_code),
         }
         if outcome.error is not None:
-            item["error"] = json.loads(error_document(outcome.error))["error"]
+            item["error"] = error_object(outcome.error)
         else:
             item["data"] = outcome.fetched().document
         items.append(item)

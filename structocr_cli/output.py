@@ -24,21 +24,22 @@ def error_line(error: StructocrError) -> str:
     return redact(f"structocr: error: {error.one_line()}")
 
 
+def error_object(error: StructocrError) -> dict[str, Any]:
+    """The error as the JSON outputs describe it (key redacted)."""
+    return _failure(error.code, int(error.exit_code), error.one_line(), error.status)
+
+
 def error_document(error: StructocrError) -> str:
-    return failure_document(error.code, int(error.exit_code), error.one_line(), error.status)
+    return json.dumps({"error": error_object(error)}, ensure_ascii=True)
 
 
 def failure_document(code: str, exit_code: int, message: str, status: int | None = None) -> str:
     """The one-line JSON error object of ``--json`` runs, for any failure."""
-    body = {
-        "error": {
-            "code": code,
-            "status": status,
-            "exit_code": exit_code,
-            "message": redact(message),
-        }
-    }
-    return json.dumps(body, ensure_ascii=True)
+    return json.dumps({"error": _failure(code, exit_code, message, status)}, ensure_ascii=True)
+
+
+def _failure(code: str, exit_code: int, message: str, status: int | None) -> dict[str, Any]:
+    return {"code": code, "status": status, "exit_code": exit_code, "message": redact(message)}
 
 
 def profile_lines(rows: Sequence[Row]) -> str:
