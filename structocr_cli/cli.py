@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     from structocr_cli.config import Config
     from structocr_cli.core import BalanceRequest, Outcome
     from structocr_cli.formats import Format
+    from structocr_cli.many import Result
     from structocr_cli.selection import KeySpec
+    from structocr_cli.settings import Flags
 
 ENV_DEBUG = "STRUCTOCR_DEBUG"
 
@@ -396,6 +398,27 @@ def balance(
             help="With several keys: rows by credits, requests, errors, latency or name.",
         ),
     ] = "credits",
+    watch: Annotated[
+        float | None,
+        typer.Option(
+            "--watch",
+            metavar="SECONDS",
+            min=5,
+            help="Refresh every SECONDS (at least 5) until Ctrl-C: a live table on a "
+            "terminal, one JSON document per line otherwise.",
+            show_default=False,
+        ),
+    ] = None,
+    count: Annotated[
+        int | None,
+        typer.Option(
+            "--count",
+            metavar="N",
+            min=1,
+            help="With --watch: stop after N refreshes, with the last one's exit code.",
+            show_default=False,
+        ),
+    ] = None,
     **gates: str | None,
 ) -> Call:
     """Show the billing period, account credits and this key's usage; check budget gates.
@@ -436,24 +459,32 @@ def balance(
         ca = None if ca_bundle is None else str(Path(ca_bundle).expanduser())
         seconds = _timeout(timeout)
         request = BalanceRequest(flags, seconds, thresholds, ca_bundle=ca, started=started)
-        if not several:
+        if count is not None and watch is None:
+            raise UsageError("--count needs --watch", "Add --watch SECONDS")
+        if watch is not None and (fields or fmt.name not in ("table", "json")):
+            raise UsageError(
+                f"--watch shows a live table or JSON lines; it does not take "
+                f"{'--field' if fields else '-o ' + fmt.name}",
+                "Leave out the format, or use --json",
+            )
+        if not several and watch is None:
             return _balance(request, fmt, fields or [], quiet, no_ci)
+        if not several and watch is not None:
+            specs = [_one_key(flags, started + seconds)]
+            return _watch(specs, request, fmt.name, sort, quiet, concurrency, watch, count)
         if api_key is not None or api_key_file is not None:
             raise UsageError(
                 "--api-key and --api-key-file name a single key",
                 "To check several, list them in a --keys-file, or name profiles",
-            )
-        if fields or fmt.name not in ("table", "json", "openmetrics"):
-            raise UsageError(
-                f"{'--field' if fields else '-o ' + fmt.name} does not take several keys yet",
-                "Use the table or --json",
             )
         from structocr_cli.many import SORTS
 
         if sort not in SORTS:
             raise UsageError(f"--sort takes one of {', '.join(SORTS)}, not {sanitize(sort, 20)!r}")
         specs = _selected(profiles, all_profiles, keys_file, base_url, started + seconds)
-        return _balance_many(specs, request, fmt.name, sort, quiet, concurrency)
+        if watch is not None:
+            return _watch(specs, request, fmt.name, sort, quiet, concurrency, watch, count)
+        return _balance_many(specs, request, fmt.name, fields or [], sort, quiet, concurrency)
 
     return Call(run, json_errors=json_flag or chosen == "json")
 
@@ -478,6 +509,7 @@ def _balance_many(
     specs: "list[KeySpec]",
     request: "BalanceRequest",
     output: str,
+    fields: Sequence[str],
     sort: str,
     quiet: bool,
     concurrency: int,
@@ -485,24 +517,88 @@ def _balance_many(
     from structocr_cli import many
     from structocr_cli.core import check_many, combined_exit_code
 
+    if output == "env":
+        from structocr_cli.machine import check_env_names
+
+        check_env_names([spec.name for spec in specs])
     results = check_many(specs, request, os.environ, concurrency)
     out = sys.stdout
     if not quiet:
-        if output == "json":
-            _write(lambda: many.json_array(results, out), out)
-        elif output == "openmetrics":
-            from structocr_cli.machine import openmetrics_many
-
-            text = openmetrics_many([(spec.name, o.balance, o.derived) for spec, o in results])
-            _write(lambda: print(text, end="", file=out), out)
-        else:
-            _write(lambda: many.table(results, sort, out), out)
+        _write(lambda: many.write(results, output, sort, fields, out), out)
     for line in many.breach_lines(results):
         print(line, file=sys.stderr)
-    failed = sum(outcome.error is not None for _, outcome in results)
-    if failed and output == "table":
-        _say(f"{failed} of {len(results)} keys could not be checked (see their rows)")
+    failed = many.failure_lines(results)
+    if failed and output not in many.IN_BAND:
+        for line in failed:
+            _say(line)
+    elif failed and output == "table":
+        _say(f"{len(failed)} of {len(results)} keys could not be checked (see their rows)")
     return combined_exit_code(outcome for _, outcome in results)
+
+
+def _one_key(flags: "Flags", deadline: float) -> "KeySpec":
+    """The one key a watch checks, read once (a key from stdin cannot be read again)."""
+    from structocr_cli.selection import KeySpec
+    from structocr_cli.settings import Flags, resolve
+
+    settings = resolve(flags, os.environ, deadline)
+    _warn_about(settings.config)
+    key, url = settings.api_key, settings.base_url.value
+    return KeySpec(
+        settings.profile_label or "default",
+        Flags(api_key=key.value, base_url=url, api_key_from=str(key.source)),
+    )
+
+
+def _watch(
+    specs: "list[KeySpec]",
+    request: "BalanceRequest",
+    output: str,
+    sort: str,
+    quiet: bool,
+    concurrency: int,
+    interval: float,
+    count: int | None,
+) -> int:
+    """Refresh until Ctrl-C (a clean stop: exit 0) or ``count`` refreshes (the last one's
+    exit code): a live screen on a terminal, JSON Lines otherwise."""
+    from contextlib import nullcontext
+    from dataclasses import replace
+
+    from structocr_cli import watch
+    from structocr_cli.client import BalanceClient
+    from structocr_cli.core import check_many
+
+    client = BalanceClient(ca_bundle=request.ca_bundle)  # its connections kept between refreshes
+    state = watch.Watch(interval, sort)
+    out = sys.stdout
+    on_screen = output == "table" and not quiet and out.isatty()
+
+    def refresh(started: float) -> "list[Result]":
+        each = replace(request, started=started)
+        return check_many(specs, each, os.environ, concurrency, client)
+
+    def say(line: str) -> None:
+        print(f"structocr: {line}", file=sys.stderr, flush=True)
+
+    if on_screen:
+        from structocr_cli.render import live
+
+        screen: Any = live(out)
+    else:
+        screen = nullcontext(None)
+    try:
+        with screen as draw:
+
+            def show(seen: "watch.Watch") -> None:
+                if draw is not None:
+                    draw(seen.screen())
+                elif not quiet:
+                    _write(lambda: watch.write_line(seen.document(), out), out)
+
+            return watch.run(state, refresh, show, say, count)
+    except KeyboardInterrupt:
+        return 0
 
 
 def _github_actions() -> bool:

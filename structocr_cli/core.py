@@ -149,20 +149,48 @@ def check_many(
     client: BalanceClient | None = None,
 ) -> list[tuple[KeySpec, Outcome]]:
     """``check_balance`` for each key, at most ``concurrency`` at once, sharing one client
-    (its connections) and one deadline; the outcomes in the order of ``specs``."""
-    from concurrent.futures import ThreadPoolExecutor
+    (its connections) and one deadline; the outcomes in the order of ``specs``.
+
+    The workers are daemon threads, so Ctrl-C or a stopping server is never held up by a
+    fetch still in flight (each one ends by the deadline anyway).
+    """
+    import queue
+    import threading
 
     if client is None:
         from structocr_cli.client import BalanceClient
 
         client = BalanceClient(ca_bundle=request.ca_bundle)
     shared = replace(request, started=request.started or time.monotonic())
-    with ThreadPoolExecutor(max_workers=max(concurrency, 1)) as pool:
-        futures = [
-            pool.submit(check_balance, replace(shared, flags=spec.flags), env, client)
-            for spec in specs
-        ]
-        return [(spec, future.result()) for spec, future in zip(specs, futures, strict=True)]
+    jobs: queue.SimpleQueue[tuple[int, KeySpec]] = queue.SimpleQueue()
+    for job in enumerate(specs):
+        jobs.put(job)
+    outcomes: list[Outcome | None] = [None] * len(specs)
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        while not failures:
+            try:
+                index, spec = jobs.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                outcomes[index] = check_balance(replace(shared, flags=spec.flags), env, client)
+            except BaseException as exc:  # a bug: re-raised in the caller's thread
+                failures.append(exc)
+
+    workers = [
+        threading.Thread(target=work, name=f"structocr-key-{n}", daemon=True)
+        for n in range(min(max(concurrency, 1), len(specs)))
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if failures:
+        raise failures[0]
+    pairs = zip(specs, outcomes, strict=True)
+    return [(spec, outcome) for spec, outcome in pairs if outcome is not None]
 
 
 def combined_exit_code(outcomes: Iterable[Outcome]) -> ExitCode:

@@ -51,6 +51,58 @@ def env(balance: Balance, derived: Derived) -> str:
     return "".join(lines)
 
 
+# Several keys: the same values, each line led by the key's name (tsv, --field) or each
+# variable named after it (env). Keys whose balance was not had have no lines here.
+Named = tuple[str, Balance, Derived]
+
+
+def tsv_many(entries: Sequence[Named]) -> str:
+    """``NAME<TAB>PATH<TAB>VALUE`` lines."""
+    return "".join(
+        f"{name}\t{path}\t{value}\n"
+        for name, balance, derived in entries
+        for path, value in rows(balance, derived)
+    )
+
+
+def field_rows(paths: Sequence[str], entries: Sequence[Named]) -> str:
+    """A line per key: its name, then the values asked for, tab-separated."""
+    lines = []
+    for name, balance, derived in entries:
+        values = [text(BY_PATH[p].get(balance, derived), BY_PATH[p].derived) for p in paths]
+        lines.append("\t".join([name, *values]) + "\n")
+    return "".join(lines)
+
+
+def env_prefix(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def check_env_names(names: Sequence[str]) -> None:
+    """Two names that give the same variables (``a-b`` and ``A_B``) would overwrite each
+    other's values: refused before anything is fetched."""
+    seen: dict[str, str] = {}
+    for name in names:
+        other = seen.setdefault(env_prefix(name), name)
+        if other != name:
+            raise UsageError(
+                f"-o env: the keys {other!r} and {name!r} would both be named "
+                f"STRUCTOCR_{env_prefix(name)}_*",
+                "Rename one of them, or use -o tsv or --json",
+            )
+
+
+def env_many(entries: Sequence[Named]) -> str:
+    """``STRUCTOCR_<NAME>_<PATH>=value`` lines (the name upper-cased, other characters _)."""
+    lines = []
+    for name, balance, derived in entries:
+        prefix = f"STRUCTOCR_{env_prefix(name)}_"
+        for path, value in rows(balance, derived):
+            variable = prefix + env_name(path).removeprefix("STRUCTOCR_")
+            lines.append(f"{variable}={shlex.quote(value) if value else ''}\n")
+    return "".join(lines)
+
+
 # Prometheus conventions: base units (seconds, ratios), a unit suffix, one gauge per figure.
 Metric = tuple[str, str, Callable[[Balance, Derived], Number | Decimal | None]]
 _MS = Decimal(1000)

@@ -13,6 +13,7 @@ from structocr_cli.keys import mask, redact, sanitize
 
 if TYPE_CHECKING:
     from structocr_cli.core import Outcome
+    from structocr_cli.gates import Check
     from structocr_cli.selection import KeySpec
 
 Result = tuple["KeySpec", "Outcome"]
@@ -98,17 +99,21 @@ def accounts(results: Sequence[Result]) -> list[tuple[list[str], Outcome]]:
     return [(names, outcome) for _, names, outcome in groups]
 
 
-def breach_lines(results: Sequence[Result]) -> list[str]:
-    """A gate on a this_key figure, once per key; any other gate concerns the account: once
-    per account, naming its keys."""
-    lines = []
+def breaches(results: Sequence[Result]) -> list[tuple[tuple[str, ...], Check]]:
+    """Each breached gate with the keys it concerns: a gate on a this_key figure once per
+    key; any other gate concerns the account, once per account, with all its keys."""
+    found = []
     for names, outcome in accounts(results):
-        lines += [f"{', '.join(names)}: {check.line()}" for check in outcome.breached
+        found += [(tuple(names), check) for check in outcome.breached
                   if not check.gate.path.startswith("this_key.")]  # fmt: skip
     for spec, outcome in results:
-        lines += [f"{spec.name}: {check.line()}" for check in outcome.breached
+        found += [((spec.name,), check) for check in outcome.breached
                   if check.gate.path.startswith("this_key.")]  # fmt: skip
-    return lines
+    return found
+
+
+def breach_lines(results: Sequence[Result]) -> list[str]:
+    return [f"{', '.join(names)}: {check.line()}" for names, check in breaches(results)]
 
 
 def _accounts(results: Sequence[Result]) -> list[str]:
@@ -131,8 +136,8 @@ def _accounts(results: Sequence[Result]) -> list[str]:
     return lines
 
 
-def json_array(results: Sequence[Result], out: IO[str]) -> None:
-    """One object per key, in the order selected."""
+def json_items(results: Sequence[Result]) -> list[dict[str, Any]]:
+    """One object per key, in the order selected: the server's document, or the error."""
     from structocr_cli.output import error_object
 
     items: list[dict[str, Any]] = []
@@ -148,4 +153,41 @@ def json_array(results: Sequence[Result], out: IO[str]) -> None:
         else:
             item["data"] = outcome.fetched().document
         items.append(item)
-    out.write(json.dumps(items, indent=2, ensure_ascii=True) + "\n")
+    return items
+
+
+def json_array(results: Sequence[Result], out: IO[str]) -> None:
+    out.write(json.dumps(json_items(results), indent=2, ensure_ascii=True) + "\n")
+
+
+IN_BAND = ("table", "json", "openmetrics")
+"""Formats that show a key's failure in the output itself; the others leave the key out
+and the caller reports it on stderr."""
+
+
+def write(results: Sequence[Result], output: str, sort: str, fields: Sequence[str],
+          out: IO[str]) -> None:  # fmt: skip
+    """The results in ``output`` (a name of ``formats.FORMATS``)."""
+    from structocr_cli import machine
+
+    if output == "table":
+        table(results, sort, out)
+    elif output == "json":
+        json_array(results, out)
+    elif output == "openmetrics":
+        out.write(machine.openmetrics_many([(s.name, o.balance, o.derived) for s, o in results]))
+    else:
+        had = [(spec.name, *outcome.figures()) for spec, outcome in results
+               if outcome.balance is not None and outcome.derived is not None]  # fmt: skip
+        if output == "tsv":
+            out.write(machine.tsv_many(had))
+        elif output == "env":
+            out.write(machine.env_many(had))
+        else:
+            out.write(machine.field_rows(fields, had))
+
+
+def failure_lines(results: Sequence[Result]) -> list[str]:
+    """Each key that could not be checked, one line: its name and the error."""
+    return [f"{spec.name}: {redact(outcome.error.one_line())}"
+            for spec, outcome in results if outcome.error is not None]  # fmt: skip

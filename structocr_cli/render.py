@@ -11,6 +11,8 @@ the same in a pipe or with NO_COLOR).
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import IO, NamedTuple
 
@@ -204,3 +206,18 @@ def report(balance: Balance, derived: Derived, source: str, out: IO[str]) -> Non
     for line in lines:
         line.rstrip()
         console.print(line)
+
+
+@contextmanager
+def live(out: IO[str]) -> Iterator[Callable[[Sequence[tuple[str, str]]], None]]:
+    """A screen redrawn in place (``balance --watch``): yields a function that shows lines
+    of (text, style). What is printed on stderr meanwhile appears above it."""
+    from rich.live import Live
+
+    console = _Console(file=out, highlight=False, emoji=False, markup=False)
+    with Live(console=console, auto_refresh=False, redirect_stdout=False) as screen:
+
+        def show(lines: Sequence[tuple[str, str]]) -> None:
+            screen.update(Text("\n").join(Text(t, style=s) for t, s in lines), refresh=True)
+
+        yield show

@@ -1,5 +1,5 @@
-"""The building blocks for checking many keys at once: key selection and the concurrent
-fetcher, on top of the one-key core (not yet wired to options: see the README)."""
+"""Many keys at once: key selection, the concurrent fetcher on top of the one-key core, and
+``balance`` over several keys in every format."""
 
 from __future__ import annotations
 
@@ -205,17 +205,64 @@ def test_a_keys_file_on_stdin(server: MockServer) -> None:
 
 @pytest.mark.parametrize(
     ("args", "says"),
-    [(("-o", "tsv"), "-o tsv does not take several keys yet"),
-     (("--field", "account.credits_remaining"), "--field does not take several keys yet"),
-     (("--api-key", "demo"), "--api-key and --api-key-file name a single key"),
-     (("--sort", "size"), "--sort takes one of")],
+    [(("--api-key", "demo"), "--api-key and --api-key-file name a single key"),
+     (("--sort", "size"), "--sort takes one of"),
+     (("--count", "2"), "--count needs --watch")],
 )  # fmt: skip
-def test_what_several_keys_do_not_take_yet(
+def test_what_several_keys_do_not_take(
     server: MockServer, tmp_path: Path, args: tuple[str, ...], says: str
 ) -> None:
     result = several(server, tmp_path, *args)
     assert result.returncode == 2
     assert says in result.stderr
+
+
+def test_several_keys_in_tsv_led_by_their_names(server: MockServer, tmp_path: Path) -> None:
+    result = several(server, tmp_path, "-o", "tsv")
+    assert result.returncode == 50
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert {row[0] for row in rows} == {"ci", "low"}  # the failed keys have no lines
+    assert ["low", "account.credits_remaining", "12"] in rows
+    assert ["ci", "this_key.credits_used", "79"] in rows
+    assert all(len(row) == 3 for row in rows)
+    single = run("balance", "--base-url", server.url, "--api-key", "demo", "-o", "tsv")
+    assert len(rows) == 2 * len(single.stdout.splitlines())  # every field, for each key
+    # Each failed key is a line on stderr, with its name and masked key.
+    assert "structocr: bad: HTTP 401 Unauthorized" in result.stderr
+    assert "structocr: broken: HTTP 501" in result.stderr
+
+
+def test_several_keys_as_env_variables_named_after_them(
+    server: MockServer, tmp_path: Path
+) -> None:
+    import shlex
+
+    result = several(server, tmp_path, "-o", "env", keys="ci-main = demo\nlow = demo-low\n")
+    assert result.returncode == 0, result.stderr
+    assert "STRUCTOCR_CI_MAIN_ACCOUNT_CREDITS_REMAINING=48849\n" in result.stdout
+    assert "STRUCTOCR_LOW_ACCOUNT_CREDITS_REMAINING=12\n" in result.stdout
+    for line in result.stdout.splitlines():  # each line is NAME=word for the shell
+        name, _, value = line.partition("=")
+        assert name.isidentifier()
+        assert len(shlex.split(value)) <= 1
+
+
+def test_env_refuses_names_that_would_overwrite_each_other(
+    server: MockServer, tmp_path: Path
+) -> None:
+    before = server.requests("demo")
+    result = several(server, tmp_path, "-o", "env", keys="a-b = demo\nA_B = demo\n")
+    assert result.returncode == 2
+    assert "the keys 'a-b' and 'A_B' would both be named STRUCTOCR_A_B_*" in result.stderr
+    assert server.requests("demo") == before  # refused before anything was fetched
+
+
+def test_fields_of_several_keys_one_line_each(server: MockServer, tmp_path: Path) -> None:
+    result = several(server, tmp_path, "--field", "account.credits_remaining",
+                     "--field", "this_key.credits_used", "--sort", "name")  # fmt: skip
+    assert result.returncode == 50
+    assert result.stdout.splitlines() == ["ci\t48849\t79", "low\t12\t79"]
+    assert result.stderr.count("structocr: ") == 2  # bad and broken, one line each
 
 
 def test_one_profile_is_still_the_single_key_report(server: MockServer, config_file: Path) -> None:

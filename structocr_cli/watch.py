@@ -1,0 +1,206 @@
+"""``balance --watch``: fetch every selected key on an interval and keep what each refresh
+shows. Standard library only: the screen is a list of plain lines that ``render.live``
+styles, and the pipe form is one JSON document per refresh.
+
+``Watch`` remembers, per key, the first balance seen (for the change since the watch
+started) and the last one fetched (shown, marked stale, while a refresh fails), and which
+gates are breached, so that a breach is reported when it starts and when it clears.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
+
+from structocr_cli.fields import number
+from structocr_cli.keys import mask, redact, sanitize
+
+if TYPE_CHECKING:
+    from structocr_cli.core import Outcome
+    from structocr_cli.many import Result
+
+MIN_INTERVAL = 5.0
+"""Seconds; the balance changes slowly, and the API is not to be hammered."""
+
+
+@dataclass
+class _Seen:
+    """One key across refreshes."""
+
+    first: tuple[Outcome, datetime] | None = None
+    """The first balance fetched in this billing period, and when: the base of the change."""
+    last: tuple[Outcome, datetime] | None = None
+    """The last balance fetched, and when (shown while a refresh fails)."""
+    error: str | None = None
+    """The last refresh's error, if it failed (without its hint: the row is short)."""
+    masked: str = "-"
+
+
+class Line(NamedTuple):
+    text: str
+    style: str = ""
+    """A rich style name: only a hint, the text reads the same without it."""
+
+
+Breach = tuple[tuple[str, ...], str]
+"""The keys a breached gate concerns, and the gate's option."""
+
+
+class Watch:
+    def __init__(self, interval: float, sort: str = "credits") -> None:
+        self.interval = interval
+        self.sort = sort
+        self.refreshes = 0
+        self.seen: dict[str, _Seen] = {}
+        self.breached: dict[Breach, str] = {}
+        self.results: list[Result] = []
+        self.at = datetime.now(timezone.utc)
+
+    def update(self, results: Sequence[Result], now: datetime) -> list[str]:
+        """Take in one refresh; what changed about the gates, as lines for stderr."""
+        self.refreshes += 1
+        self.results, self.at = list(results), now
+        for spec, outcome in results:
+            seen = self.seen.setdefault(spec.name, _Seen())
+            if outcome.settings is not None:
+                seen.masked = mask(outcome.settings.api_key.value)
+            if outcome.balance is None:
+                seen.error = redact(outcome.error.message) if outcome.error else "unknown"
+                continue
+            seen.error = None
+            seen.last = (outcome, now)
+            period = outcome.balance.period.start
+            if seen.first is None or seen.first[0].fetched().period.start != period:
+                seen.first = (outcome, now)  # a new billing period starts afresh
+        return self._gate_changes(results, now)
+
+    def _gate_changes(self, results: Sequence[Result], now: datetime) -> list[str]:
+        from structocr_cli.many import breaches
+
+        fetched = {spec.name for spec, outcome in results if outcome.balance is not None}
+        current = {(names, check.gate.option): check.line() for names, check in breaches(results)}
+        clock = f"{now:%H:%M:%S}"
+        lines = [f"{clock} {', '.join(names)}: {line}" for (names, option), line
+                 in current.items() if (names, option) not in self.breached]  # fmt: skip
+        for (names, option), _ in list(self.breached.items()):
+            if (names, option) in current:
+                continue
+            if all(name in fetched for name in names):  # unknown is not cleared
+                lines.append(f"{clock} {', '.join(names)}: gate cleared: {option}")
+                del self.breached[(names, option)]
+        self.breached.update(current)
+        return lines
+
+    def exit_code(self) -> int:
+        from structocr_cli.core import combined_exit_code
+
+        return combined_exit_code(outcome for _, outcome in self.results)
+
+    # The two faces of a refresh.
+
+    def document(self) -> dict[str, Any]:
+        """One refresh as a JSON document (a line of the JSON Lines log)."""
+        from structocr_cli.many import json_items
+
+        return {
+            "time": self.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "refresh": self.refreshes,
+            "exit_code": self.exit_code(),
+            "keys": json_items(self.results),
+            "breached": self._breach_lines(),
+        }
+
+    def _breach_lines(self) -> list[str]:
+        return [f"{', '.join(names)}: {line}" for (names, _), line in self.breached.items()]
+
+    def screen(self) -> list[Line]:
+        """The live view: when, a row per key, each account, the gates breached."""
+        nxt = self.at + timedelta(seconds=self.interval)
+        lines = [
+            Line(f"StructOCR usage, every {self.interval:g} s: refreshed {self.at:%H:%M:%S}, "
+                 f"next {nxt:%H:%M:%S} (refresh {self.refreshes}; Ctrl-C stops)", "bold"),
+            Line(""),
+        ]  # fmt: skip
+        from structocr_cli.many import ordered
+
+        # Sorted by the last good figures: a key whose refresh failed keeps its place.
+        latest = [(spec, last[0] if (last := self.seen[spec.name].last) else outcome)
+                  for spec, outcome in self.results]  # fmt: skip
+        rows = [self._row(spec.name) for spec, _ in ordered(latest, self.sort)]
+        widths = [max(len(h), *(len(r[0][i]) for r in rows if len(r[0]) > i))
+                  for i, h in enumerate(_HEADINGS)]  # fmt: skip
+        lines.append(Line(_join(_HEADINGS, widths), "bold"))
+        for cells, note, style in rows:
+            text = _join(cells, widths)
+            lines.append(Line(f"{text}  {note}" if note else text, style))
+        from structocr_cli.many import accounts
+
+        lines.append(Line(""))
+        for names, outcome in accounts(latest):
+            balance = outcome.fetched()
+            lines.append(Line(
+                f"Account of {', '.join(names)}: {number(balance.account.credits_remaining)} "
+                f"credits remaining, {number(balance.account.credits_this_period)} used this "
+                "period"))  # fmt: skip
+        lines += [Line(line, "red") for line in self._breach_lines()]
+        return [Line(sanitize(line.text, 10_000).rstrip(), line.style) for line in lines]
+
+    def _row(self, name: str) -> tuple[list[str], str, str]:
+        """A key's cells, what follows them (an error), and the row's style."""
+        seen = self.seen[name]
+        if seen.last is None or seen.first is None:
+            return [name, seen.masked], seen.error or "", "red"
+        (last, last_at), (first, first_at) = seen.last, seen.first
+        usage, base = last.fetched().this_key, first.fetched().this_key
+        minutes = (last_at - first_at).total_seconds() / 60
+        per_minute = "-" if minutes <= 0 else number((usage.requests - base.requests) / minutes)
+        change = usage.credits_used - base.credits_used
+        since = ("-" if change < 0 else "+") + number(abs(change))
+        cells = [name, seen.masked, number(usage.credits_used), since, per_minute,
+                 number(usage.requests), f"{usage.error_rate}%",
+                 f"{number(usage.avg_latency_ms)} ms"]  # fmt: skip
+        if seen.error is None:
+            return cells, "", ""
+        return cells, f"stale since {last_at:%H:%M:%S}: {seen.error}", "yellow"
+
+
+_HEADINGS = ("KEY", "MASKED", "CREDITS", "SINCE START", "REQ/MIN", "REQUESTS", "ERRORS",
+             "LATENCY")  # fmt: skip
+
+
+def _join(cells: Sequence[str], widths: Sequence[int]) -> str:
+    return "  ".join(
+        cell.ljust(width) if column < 2 else cell.rjust(width)
+        for column, (cell, width) in enumerate(zip(cells, widths, strict=False))
+    )
+
+
+def write_line(document: dict[str, Any], out: IO[str]) -> None:
+    """One JSON document on one line, flushed, so that ``| tee log.jsonl`` keeps up."""
+    out.write(json.dumps(document, ensure_ascii=True, separators=(",", ":")) + "\n")
+    out.flush()
+
+
+def run(
+    watch: Watch,
+    refresh: Callable[[float], Sequence[Result]],
+    show: Callable[[Watch], None],
+    say: Callable[[str], None],
+    count: int | None = None,
+) -> int:
+    """Refresh every ``watch.interval`` seconds (start to start) until ``count`` refreshes
+    are done; the last refresh's exit code. Ctrl-C is left to the caller."""
+    while True:
+        started = time.monotonic()
+        results = refresh(started)
+        changes = watch.update(results, datetime.now(timezone.utc))
+        show(watch)
+        for line in changes:
+            say(line)
+        if count is not None and watch.refreshes >= count:
+            return watch.exit_code()
+        time.sleep(max(started + watch.interval - time.monotonic(), 0.0))

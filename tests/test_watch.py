@@ -1,0 +1,216 @@
+"""``balance --watch``: refreshes on an interval, JSON Lines in a pipe, a live screen on a
+terminal, stale rows while a refresh fails, gate breaches reported as they start and clear.
+
+The interval's sleep is replaced by one that returns at once (and lets a test change what
+the API answers between refreshes); one real-process test shows the screen in a pty.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from structocr_cli.mock import MockServer, Reply, Request, balance_document
+from tests.conftest import LONG_KEY, mock_log, run
+
+# A key whose usage grows by one refresh to the next, fails on the third, and recovers.
+STEPS: list[Reply] = [
+    Reply.json(200, balance_document(this_key={"credits_used": 79, "requests": 45})),
+    Reply.json(200, balance_document(this_key={"credits_used": 95, "requests": 65})),
+    Reply.error(401, "Invalid or inactive API key"),
+    Reply.json(200, balance_document(this_key={"credits_used": 60, "requests": 70})),
+]
+
+
+def _stepping(request: Request) -> Reply:
+    return STEPS[min(request.count, len(STEPS)) - 1]
+
+
+@pytest.fixture
+def stepping() -> Iterator[MockServer]:
+    keys = {LONG_KEY: _stepping, "steady-key-1234": lambda _: Reply.json(200, balance_document())}
+    with MockServer(behaviours=keys, log=mock_log()) as mock:
+        yield mock
+
+
+def _clock(monkeypatch: pytest.MonkeyPatch, sleep: Callable[[float], None]) -> None:
+    """The watch's clock, with ``sleep`` in place of its waits."""
+    from types import SimpleNamespace
+
+    from structocr_cli import watch
+
+    monkeypatch.setattr(watch, "time", SimpleNamespace(monotonic=time.monotonic, sleep=sleep))
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The waits between refreshes, recorded instead of slept."""
+    waits: list[float] = []
+    _clock(monkeypatch, waits.append)
+    return waits
+
+
+def watch(server: MockServer, tmp_path: Path, *args: str) -> tuple[int, list[dict], str]:
+    keys = tmp_path / "keys.txt"
+    keys.write_text(f"grow = {LONG_KEY}\nsteady = steady-key-1234\n")
+    result = run("balance", "--base-url", server.url, "--keys-file", str(keys), "--watch", "5",
+                 *args)  # fmt: skip
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    return result.returncode, lines, result.stderr
+
+
+def test_watch_count_3_in_a_pipe_is_3_json_lines(
+    stepping: MockServer, tmp_path: Path, sleeps: list[float]
+) -> None:
+    code, lines, _ = watch(stepping, tmp_path, "--count", "3")
+    assert [line["refresh"] for line in lines] == [1, 2, 3]
+    assert len(sleeps) == 2  # between refreshes, not after the last
+    assert all(0 < wait <= 5 for wait in sleeps)  # the interval runs start to start
+    first = lines[0]["keys"]
+    assert [(k["profile"], k["ok"]) for k in first] == [("grow", True), ("steady", True)]
+    assert first[0]["data"]["this_key"]["credits_used"] == 79
+    assert lines[1]["keys"][0]["data"]["this_key"]["credits_used"] == 95
+    assert lines[2]["keys"][0]["error"]["code"] == "unauthorized"
+    assert lines[2]["exit_code"] == 41
+    assert code == 41  # the last refresh's
+    assert lines[0]["time"].endswith("Z")
+    assert stepping.requests(LONG_KEY) == 3
+
+
+def test_single_key_watch_reads_the_key_once(stepping: MockServer, sleeps: list[float]) -> None:
+    result = run("balance", "--base-url", stepping.url, "--api-key-file", "-", "--watch", "5",
+                 "--count", "2", stdin=f"{LONG_KEY}\n")  # fmt: skip
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["keys"][0]["ok"] for line in lines] == [True, True]
+    assert lines[0]["keys"][0]["profile"] == "default"
+    assert result.returncode == 0
+
+
+def test_gate_breaches_are_told_when_they_start_and_when_they_clear(
+    stepping: MockServer, tmp_path: Path, sleeps: list[float]
+) -> None:
+    code, lines, stderr = watch(stepping, tmp_path, "--count", "4", "--max-key-credits", "90")
+    told = [line.split(" ", 2)[2] for line in stderr.splitlines()]
+    # Refresh 2 breaches; refresh 3 cannot tell (the key fails); refresh 4 clears it.
+    assert told == [
+        "grow: gate failed: this_key.credits_used 95 > 90 (--max-key-credits)",
+        "grow: gate cleared: --max-key-credits",
+    ]
+    assert [line["breached"] != [] for line in lines] == [False, True, True, False]
+    assert code == 0
+
+
+def test_the_screen_keeps_stale_numbers_while_a_refresh_fails(
+    stepping: MockServer, tmp_path: Path
+) -> None:
+    from structocr_cli.core import BalanceRequest, check_many
+    from structocr_cli.selection import from_keys_file
+    from structocr_cli.watch import Watch
+
+    specs = from_keys_file(f"grow = {LONG_KEY}\n", "keys.txt", base_url=stepping.url)
+    state = Watch(60)
+    screens = []
+    for _ in range(3):
+        state.update(check_many(specs, BalanceRequest(), {}), state.at)
+        screens.append("\n".join(line.text for line in state.screen()))
+    rows = [next(line for line in screen.splitlines() if line.startswith("grow")) for screen
+            in screens]  # fmt: skip
+    assert rows[0].split()[:5] == ["grow", "sk_l…2b1c", "79", "+0", "-"]
+    assert rows[1].split()[:3] == ["grow", "sk_l…2b1c", "95"]
+    assert rows[1].split()[3] == "+16"
+    assert "stale" not in rows[1]
+    assert rows[2].split()[2:4] == ["95", "+16"]  # the last good numbers, kept
+    assert "stale since" in rows[2]
+    assert "Invalid or inactive API key" in rows[2]
+    assert LONG_KEY not in "".join(screens)
+
+
+def test_requests_per_minute_since_the_watch_started(stepping: MockServer) -> None:
+    from datetime import timedelta
+
+    from structocr_cli.core import BalanceRequest, check_many
+    from structocr_cli.selection import from_keys_file
+    from structocr_cli.watch import Watch
+
+    specs = from_keys_file(f"grow = {LONG_KEY}\n", "keys.txt", base_url=stepping.url)
+    state = Watch(60)
+    start = state.at
+    state.update(check_many(specs, BalanceRequest(), {}), start)
+    state.update(check_many(specs, BalanceRequest(), {}), start + timedelta(minutes=2))
+    row = next(line.text for line in state.screen() if line.text.startswith("grow"))
+    assert row.split()[4] == "10"  # 20 more requests in 2 minutes
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [(("-o", "tsv"), "--watch shows a live table or JSON lines; it does not take -o tsv"),
+     (("--field", "account.credits_remaining"), "it does not take --field"),
+     (("--watch", "2"), "--watch"),
+     (("--count", "0"), "--count")],
+)  # fmt: skip
+def test_what_watch_refuses(
+    stepping: MockServer, tmp_path: Path, args: tuple[str, ...], says: str
+) -> None:
+    code, _, stderr = watch(stepping, tmp_path, *args)
+    assert code == 2
+    assert says in stderr
+    assert stepping.requests(LONG_KEY) == 0
+
+
+def test_ctrl_c_during_a_watch_is_a_clean_stop(
+    stepping: MockServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    _clock(monkeypatch, interrupt)
+    code, lines, _ = watch(stepping, tmp_path, "--min-remaining", "100000")
+    assert len(lines) == 1
+    assert code == 0  # stopped as asked, though a gate was breached
+
+
+def test_the_live_screen_in_a_terminal(stepping: MockServer, tmp_path: Path) -> None:
+    """A real terminal (pty): the screen is drawn in place, and Ctrl-C ends with exit 0."""
+    pty = pytest.importorskip("pty")
+    import select
+    import signal
+    import sys
+
+    keys = tmp_path / "keys.txt"
+    keys.write_text(f"grow = {LONG_KEY}\nsteady = steady-key-1234\nbad = wrong-key-12345\n")
+    env = {**os.environ, "COLUMNS": "100", "LINES": "30", "TERM": "xterm",
+           "STRUCTOCR_CONFIG": str(tmp_path / "none.toml")}  # fmt: skip
+    argv = [sys.executable, "-m", "structocr_cli", "balance", "--base-url", stepping.url,
+            "--keys-file", str(keys), "--watch", "5"]  # fmt: skip
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: becomes the CLI, its stdout a terminal
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # even under a runner that ignores it
+        os.execve(sys.executable, argv, env)  # noqa: S606 (no shell: argv as given)
+    seen = b""
+    give_up = time.monotonic() + 20
+    while b"Account of" not in seen and time.monotonic() < give_up:
+        if select.select([fd], [], [], 0.2)[0]:
+            seen += _read(fd)
+    os.kill(pid, signal.SIGINT)
+    while select.select([fd], [], [], 2)[0] and (chunk := _read(fd)):
+        seen += chunk
+    _, status = os.waitpid(pid, 0)
+    screen = seen.decode(errors="replace")
+    assert "StructOCR usage, every 5 s" in screen
+    assert "\x1b[" in screen  # drawn with the terminal's controls
+    assert "SINCE START" in screen
+    assert "Invalid or inactive API key" in screen
+    assert LONG_KEY not in screen
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # the child closed the terminal
+        return b""
