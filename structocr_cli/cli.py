@@ -50,7 +50,7 @@ _EXIT_CODES = (
     ("61", "unusable answer: not JSON, wrong shape, redirect, too large, a 404 that is "
            "not the API's (the URL is not the endpoint)"),
     ("70", "internal error (a bug; rerun with STRUCTOCR_DEBUG=1 and report it)"),
-    ("130", "interrupted"),
+    ("130", "interrupted (Ctrl-C; it ends --watch with 0)"),
 )  # fmt: skip
 
 

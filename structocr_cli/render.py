@@ -1,4 +1,4 @@
-"""The terminal report: the only module that imports rich.
+"""The terminal report and the live screen of `balance --watch`: the only module that imports rich.
 
 The report lays its lines out itself, so that at any width a value is never cut: from
 ``WIDE`` columns up, aligned columns (label, value, note); below, a stacked layout (a
