@@ -11,8 +11,9 @@ Rules it enforces (each pinned by a test):
   (requests' own timeout bounds each socket read, not the response);
 - the body is streamed and capped, then parsed strictly by ``model``.
 
-A client holds no per-call state and keeps one ``requests.Session`` per thread, so one
-instance can serve many threads at once.
+A client holds no per-call state; it lends each call a ``requests.Session`` from its pool
+of idle ones (a Session is not safe to share between threads at once), so one instance can
+serve many threads, and a connection opened for one key is reused for the next.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urljoin, urlsplit
@@ -121,15 +122,22 @@ class BalanceClient:
         self.max_body = max_body
         self._sleep = sleep
         self._clock = clock
-        self._local = threading.local()
+        self._idle: list[requests.Session] = []
+        self._lock = threading.Lock()
 
-    def _session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[requests.Session]:
+        """An idle session (a new one if none is), back in the pool after the call."""
+        with self._lock:
+            session = self._idle.pop() if self._idle else None
         if session is None:
             session = requests.Session()
             session.headers["User-Agent"] = USER_AGENT
-            self._local.session = session
-        return session
+        try:
+            yield session
+        finally:
+            with self._lock:
+                self._idle.append(session)
 
     def fetch(
         self, base_url: str, api_key: str, timeout: float, deadline: float | None = None
@@ -186,8 +194,20 @@ class BalanceClient:
             raise _deadline(url, timeout)
         headers = {"x-api-key": api_key, "Accept": "application/json"}
         log.debug("GET %s", url)
+        with self._session() as session:
+            return self._get(session, url, headers, deadline, timeout, remaining)
+
+    def _get(
+        self,
+        session: requests.Session,
+        url: str,
+        headers: dict[str, str],
+        deadline: float,
+        timeout: float,
+        remaining: float,
+    ) -> _Answer:
         try:
-            response = self._session().get(
+            response = session.get(
                 url,
                 headers=headers,
                 timeout=(min(_CONNECT_TIMEOUT, remaining), remaining),

@@ -60,6 +60,13 @@ class Reply:
     reset: bool = False
     """End with a TCP reset instead of a clean close."""
 
+    @property
+    def keeps_alive(self) -> bool:
+        """A whole answer with its true length leaves the connection open for the next
+        request, as the API does; any fault closes it."""
+        plain = not (self.drop or self.reset or self.drip or self.head_drip or self.delay)
+        return plain and self.length and self.cut is None and self.declared is None
+
     @classmethod
     def json(cls, status: int, document: Any, **kwargs: Any) -> Reply:
         body = json.dumps(document, indent=2).encode()
@@ -189,7 +196,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(reply)
 
     def _send(self, reply: Reply) -> None:
-        self.close_connection = True
+        self.close_connection = not reply.keeps_alive
         time.sleep(reply.delay)
         if not reply.drop:
             self._write(_head(reply), reply.head_drip)
@@ -231,7 +238,7 @@ def _head(reply: Reply) -> bytes:
     if reply.length:
         declared = len(reply.body) if reply.declared is None else reply.declared
         lines.append(f"Content-Length: {declared}")
-    lines.append("Connection: close")
+    lines.append("Connection: keep-alive" if reply.keeps_alive else "Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
@@ -251,6 +258,8 @@ class _Server(ThreadingHTTPServer):
         self.latency = 0.0
         """Seconds added before every answer (--latency-ms)."""
         self.in_flight = self.most_in_flight = 0
+        self.connections = 0
+        """Connections accepted so far (a client that reuses them opens few)."""
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -282,6 +291,11 @@ class _Server(ThreadingHTTPServer):
     def count(self, key: str) -> int:
         with self._lock:
             return self._counts.get(key, 0)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._lock:
+            self.connections += 1
+        super().process_request(request, client_address)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up mid-answer (the CLI does, past its size cap or deadline)
@@ -342,6 +356,11 @@ class MockServer:
             self.scheme = "https"
         self._threads: list[threading.Thread] = []
         self._serving: list[_Server] = []
+
+    @property
+    def connections(self) -> int:
+        """How many connections clients have opened to this mock."""
+        return self._server.connections
 
     @property
     def most_in_flight(self) -> int:

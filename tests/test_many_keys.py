@@ -99,6 +99,18 @@ def test_keys_are_checked_concurrently_within_the_bound(slow_mock: MockServer) -
     assert [spec.name for spec, _ in results] == [f"k{n}" for n in range(10)]
     assert all(outcome.exit_code == ExitCode.OK for _, outcome in results)
     assert 2 <= slow_mock.most_in_flight <= 3  # concurrent, and never more than asked
+    assert slow_mock.connections <= 3  # each connection serves several keys in turn
+
+
+def test_a_client_reuses_its_connections_between_runs(server: MockServer) -> None:
+    from structocr_cli.client import BalanceClient
+
+    client = BalanceClient()
+    specs = from_keys_file("a = demo\nb = demo-low\n", "keys.txt", base_url=server.url)
+    before = server.connections
+    for _ in range(3):  # as --watch refreshes
+        check_many(specs, BalanceRequest(), {}, concurrency=2, client=client)
+    assert server.connections - before <= 2
 
 
 def test_mixed_outcomes_give_the_largest_error_code(server: MockServer) -> None:
