@@ -184,6 +184,9 @@ def _fixture(path: Path, key: str, entry: Any) -> Behaviour:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # The head and the body are separate writes; on a kept-alive connection Nagle's
+    # algorithm would hold the body until the client's delayed ACK, 40 ms later.
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         key = self.headers.get("x-api-key")

@@ -1,12 +1,17 @@
-"""make bench: start-up and request timings of whole processes, next to their baselines.
+"""make bench: timings of whole processes, next to their baselines.
 
-Standard library only. Each command runs WARMUP times unmeasured, then RUNS times; the table
-shows medians, the spread (10th to 90th percentile) and the ratio to the baseline, which is
-what the targets are about (absolute times depend on the machine). Not part of make test.
+Standard library only. Start-up: each command runs WARMUP times unmeasured, then RUNS
+times; the table shows medians, the spread (10th to 90th percentile) and the ratio to the
+baseline, which is what the targets are about (absolute times depend on the machine).
+Many keys: 200 keys against the mock (in a process of its own) with 100 ms of latency per
+request, wall time against the ideal and peak memory against a single-key run. Not part of
+make test. ``python tests/bench.py many`` runs one part only (``startup``, ``many``).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import statistics
 import subprocess
@@ -64,7 +69,7 @@ def spread(times: list[float]) -> str:
     return f"{deciles[0]:.0f}-{deciles[-1]:.0f}"
 
 
-def main() -> None:
+def startup() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRUCTOCR_")}
     env["STRUCTOCR_CONFIG"] = os.devnull + ".absent.toml"
     complete = {
@@ -107,6 +112,82 @@ def main() -> None:
                 f"| `{label}` | {statistics.median(times):.0f} | {spread(times)} | {base_label} "
                 f"| {statistics.median(base_times):.0f} | {ratio:.2f}x | {verdict} |"
             )
+
+
+KEYS = 200
+LATENCY_MS = 100
+MANY_RUNS = int(os.environ.get("BENCH_MANY_RUNS", "5"))
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Wall time (s) and peak resident memory (KiB) of one run of ``command``."""
+    started = time.perf_counter()
+    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    elapsed = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"bench: {command[:3]} exited {child.returncode}")
+    return elapsed, usage.ru_maxrss
+
+
+def many() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRUCTOCR_")}
+    env["STRUCTOCR_CONFIG"] = os.devnull + ".absent.toml"
+    with tempfile.TemporaryDirectory() as tmp:
+        keys = [f"bench-key-{n:03d}-0123456789" for n in range(KEYS)]
+        fixtures = Path(tmp) / "fixtures.json"
+        fixtures.write_text(json.dumps({key: {"this_key": {"credits_used": n}}
+                                        for n, key in enumerate(keys)}))  # fmt: skip
+        keys_file = Path(tmp) / "keys.txt"
+        keys_file.write_text("".join(f"k{n:03d} = {key}\n" for n, key in enumerate(keys)))
+        mock = subprocess.Popen(
+            [STRUCTOCR, "mock", "--port", "0", "--latency-ms", str(LATENCY_MS),
+             "--fixtures", str(fixtures)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        try:
+            url = (mock.stdout.readline() if mock.stdout else "").strip()
+            one = [STRUCTOCR, "balance", "--base-url", url, "--json", "--api-key", keys[0]]
+            several = [STRUCTOCR, "balance", "--base-url", url, "--json", "--keys-file",
+                       str(keys_file)]  # fmt: skip
+            print(f"\n{KEYS} keys, {LATENCY_MS} ms of latency per request, {MANY_RUNS} runs each "
+                  "(median; memory: peak resident set)\n")  # fmt: skip
+            print(
+                "| run | wall time | ideal | ratio | target | peak memory | vs one key | target |"
+            )
+            print("|---|---|---|---|---|---|---|---|")
+            single = [timed(one, env) for _ in range(MANY_RUNS)]
+            base_rss = statistics.median(rss for _, rss in single)
+            print(f"| one key | {statistics.median(t for t, _ in single):.2f} s | 0.10 s | | "
+                  f"| {base_rss / 1024:.1f} MiB | | |")  # fmt: skip
+            for concurrency, target in ((8, 1.5), (32, None)):
+                runs = [timed([*several, "--concurrency", str(concurrency)], env)
+                        for _ in range(MANY_RUNS)]  # fmt: skip
+                wall = statistics.median(t for t, _ in runs)
+                rss = statistics.median(r for _, r in runs)
+                ideal = math.ceil(KEYS / concurrency) * LATENCY_MS / 1000
+                verdict = (
+                    ""
+                    if target is None
+                    else (f"<= {target}x {'met' if wall / ideal <= target else 'missed'}")
+                )
+                memory = rss / base_rss
+                print(f"| {KEYS} keys, --concurrency {concurrency} | {wall:.2f} s | {ideal:.2f} s "
+                      f"| {wall / ideal:.2f}x | {verdict} | {rss / 1024:.1f} MiB "
+                      f"| +{(memory - 1) * 100:.0f}% "
+                      f"| <= +20% {'met' if memory <= 1.2 else 'missed'} |")  # fmt: skip
+        finally:
+            mock.terminate()
+            mock.wait()
+
+
+PARTS = {"startup": startup, "many": many}
+
+
+def main() -> None:
+    for name in sys.argv[1:] or list(PARTS):
+        PARTS[name]()
 
 
 if __name__ == "__main__":
