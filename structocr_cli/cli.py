@@ -257,6 +257,53 @@ ProfileOpt = Annotated[
         autocompletion=_complete_profile,
     ),
 ]
+ProfilesOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--profile",
+        "-p",
+        metavar="NAME",
+        help="Profile of the config file to use [env: STRUCTOCR_PROFILE]; repeat it to "
+        "check several.",
+        show_default=False,
+        autocompletion=_complete_profile,
+    ),
+]
+AllProfilesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--all-profiles", help="Check every profile of the config file.", show_default=False
+    ),
+]
+KeysFileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--keys-file",
+        metavar="PATH",
+        help="Check the key of each name=key line of this file ('-' for stdin).",
+        show_default=False,
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int,
+    typer.Option(
+        "--concurrency",
+        metavar="N",
+        min=1,
+        max=64,
+        help="With several keys: at most N requests at once.",
+    ),
+]
+CaBundleOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ca-bundle",
+        metavar="PATH",
+        help="CA certificates (PEM) to verify the API's TLS certificate with, e.g. a "
+        "company proxy's [env: REQUESTS_CA_BUNDLE]. Verification is never turned off.",
+        show_default=False,
+    ),
+]
 BaseUrlOpt = Annotated[
     str | None,
     typer.Option(
@@ -307,18 +354,7 @@ def _with_gate_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def balance(
     api_key: ApiKeyOpt = None,
     api_key_file: ApiKeyFileOpt = None,
-    profile: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--profile",
-            "-p",
-            metavar="NAME",
-            help="Profile of the config file to use [env: STRUCTOCR_PROFILE]; repeat it to "
-            "check several.",
-            show_default=False,
-            autocompletion=_complete_profile,
-        ),
-    ] = None,
+    profile: ProfilesOpt = None,
     base_url: BaseUrlOpt = None,
     timeout: TimeoutOpt = None,
     json_flag: Annotated[
@@ -355,41 +391,10 @@ def balance(
             "--no-ci", help="No GitHub Actions annotations or step summary.", show_default=False
         ),
     ] = False,
-    ca_bundle: Annotated[
-        str | None,
-        typer.Option(
-            "--ca-bundle",
-            metavar="PATH",
-            help="CA certificates (PEM) to verify the API's TLS certificate with, e.g. a "
-            "company proxy's [env: REQUESTS_CA_BUNDLE]. Verification is never turned off.",
-            show_default=False,
-        ),
-    ] = None,
-    all_profiles: Annotated[
-        bool,
-        typer.Option(
-            "--all-profiles", help="Check every profile of the config file.", show_default=False
-        ),
-    ] = False,
-    keys_file: Annotated[
-        str | None,
-        typer.Option(
-            "--keys-file",
-            metavar="PATH",
-            help="Check the key of each name=key line of this file ('-' for stdin).",
-            show_default=False,
-        ),
-    ] = None,
-    concurrency: Annotated[
-        int,
-        typer.Option(
-            "--concurrency",
-            metavar="N",
-            min=1,
-            max=64,
-            help="With several keys: at most N requests at once.",
-        ),
-    ] = 8,
+    ca_bundle: CaBundleOpt = None,
+    all_profiles: AllProfilesOpt = False,
+    keys_file: KeysFileOpt = None,
+    concurrency: ConcurrencyOpt = 8,
     sort: Annotated[
         str,
         typer.Option(
@@ -448,16 +453,11 @@ def balance(
             from structocr_cli.machine import check_fields
 
             check_fields(fields)
-        if ca_bundle is not None and not Path(ca_bundle).expanduser().is_file():
-            raise UsageError(
-                f"--ca-bundle {sanitize(ca_bundle, 120)}: no such file",
-                "Pass a PEM file of CA certificates",
-            )
         profiles = profile or []
         several = all_profiles or keys_file is not None or len(profiles) > 1
         flags = Flags(api_key, api_key_file, profiles[0] if profiles else None, base_url)
-        ca = None if ca_bundle is None else str(Path(ca_bundle).expanduser())
         seconds = _timeout(timeout)
+        ca = _ca_path(ca_bundle)
         request = BalanceRequest(flags, seconds, thresholds, ca_bundle=ca, started=started)
         if count is not None and watch is None:
             raise UsageError("--count needs --watch", "Add --watch SECONDS")
@@ -487,6 +487,21 @@ def balance(
         return _balance_many(specs, request, fmt.name, fields or [], sort, quiet, concurrency)
 
     return Call(run, json_errors=json_flag or chosen == "json")
+
+
+def _ca_path(ca_bundle: str | None) -> str | None:
+    if ca_bundle is None:
+        return None
+    path = Path(ca_bundle).expanduser()
+    if not path.is_file():
+        from structocr_cli.errors import UsageError
+        from structocr_cli.keys import sanitize
+
+        raise UsageError(
+            f"--ca-bundle {sanitize(ca_bundle, 120)}: no such file",
+            "Pass a PEM file of CA certificates",
+        )
+    return str(path)
 
 
 def _selected(
@@ -673,6 +688,182 @@ def _publish_ci(outcome: "Outcome") -> None:
             ci.write_summary(summary_path, ci.summary(balance, derived, outcome.checks))
         except OSError as exc:
             print(f"structocr: warning: cannot write the step summary: {exc}", file=sys.stderr)
+
+
+@app.command(short_help="Serve every key's balance as Prometheus metrics.")
+def exporter(
+    profile: ProfilesOpt = None,
+    all_profiles: AllProfilesOpt = False,
+    keys_file: KeysFileOpt = None,
+    base_url: BaseUrlOpt = None,
+    timeout: TimeoutOpt = None,
+    ca_bundle: CaBundleOpt = None,
+    listen: Annotated[
+        str,
+        typer.Option(
+            "--listen",
+            metavar="HOST:PORT",
+            help="Address to serve on; port 0 picks a free one. Anything but loopback "
+            "shows every key's usage to whoever can reach it.",
+        ),
+    ] = "127.0.0.1:9811",
+    min_interval: Annotated[
+        float,
+        typer.Option(
+            "--min-interval",
+            metavar="SECONDS",
+            min=1,
+            max=86400,
+            help="Fetch each key at most once per SECONDS; scrapes in between get the cache.",
+        ),
+    ] = 60,
+    stale_after: Annotated[
+        float | None,
+        typer.Option(
+            "--stale-after",
+            metavar="SECONDS",
+            min=1,
+            help="A key whose last success is older is down (structocr_up 0) and its figures "
+            "are left out. [default: 3 x --min-interval]",
+            show_default=False,
+        ),
+    ] = None,
+    scrape_timeout: Annotated[
+        float,
+        typer.Option(
+            "--scrape-timeout",
+            metavar="SECONDS",
+            min=0,
+            max=600,
+            help="Answer a scrape within SECONDS; a fetch still running is served from cache.",
+        ),
+    ] = 10,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency", metavar="N", min=1, max=64, help="At most N fetches at once."
+        ),
+    ] = 8,
+    log_format: Annotated[
+        str, typer.Option("--log-format", metavar="FORMAT", help="Log lines as text or json.")
+    ] = "text",
+    print_rules: Annotated[
+        bool,
+        typer.Option(
+            "--print-rules",
+            help="Print Prometheus recording and alerting rules for these metrics, and exit.",
+            show_default=False,
+        ),
+    ] = False,
+    alert_credits: Annotated[
+        float,
+        typer.Option(
+            "--alert-credits", metavar="N", help="With --print-rules: credits low below N."
+        ),
+    ] = 1000,
+    alert_runway_days: Annotated[
+        float,
+        typer.Option(
+            "--alert-runway-days",
+            metavar="DAYS",
+            help="With --print-rules: page when credits run out within DAYS.",
+        ),
+    ] = 7,
+    alert_error_ratio: Annotated[
+        float,
+        typer.Option(
+            "--alert-error-ratio",
+            metavar="R",
+            help="With --print-rules: a key's failed requests above this share (0-1).",
+        ),
+    ] = 0.05,
+    job: Annotated[
+        str,
+        typer.Option("--job", metavar="NAME", help="With --print-rules: the scrape job's name."),
+    ] = "structocr",
+    print_dashboard: Annotated[
+        bool,
+        typer.Option(
+            "--print-dashboard",
+            help="Print a Grafana dashboard (JSON) for these metrics, and exit.",
+            show_default=False,
+        ),
+    ] = False,
+) -> Call:
+    """Serve the balance of every selected key as Prometheus metrics until stopped.
+
+    Keys: -p (repeatable), --all-profiles and --keys-file, as for balance; by default
+    every profile of the config file, else the key that balance would use. The first
+    line on stdout is the URL of /metrics. SIGHUP reads the keys again; SIGINT and
+    SIGTERM stop it (exit 0).
+    """
+
+    def run(started: float) -> int:
+        from structocr_cli.errors import UsageError
+
+        if print_rules or print_dashboard:
+            return _print_monitoring(
+                print_dashboard, alert_credits, alert_runway_days, alert_error_ratio, job
+            )
+        if log_format not in ("text", "json"):
+            raise UsageError(f"--log-format takes text or json, not {log_format[:20]!r}")
+        from structocr_cli import serve
+        from structocr_cli.core import BalanceRequest
+        from structocr_cli.exporter import Exporter
+
+        host, port = serve.parse_listen(listen)
+        seconds = _timeout(timeout)
+        request = BalanceRequest(timeout=seconds, ca_bundle=_ca_path(ca_bundle))
+        profiles = profile or []
+
+        read: list[bool] = []
+
+        def keys() -> "list[KeySpec]":
+            if keys_file == "-" and read:
+                raise UsageError("the keys came from stdin, which cannot be read again")
+            read.append(True)
+            return _exporter_keys(profiles, all_profiles, keys_file, base_url, seconds)
+
+        log = serve.Logger(log_format)
+        specs = keys()
+        served = Exporter(specs, request, os.environ, min_interval=min_interval,
+                          stale_after=stale_after, scrape_timeout=scrape_timeout,
+                          concurrency=concurrency, log=log)  # fmt: skip
+        server = serve.listen(served, host, port)
+        return serve.run(served, server, log, keys, sys.stdout)
+
+    return Call(run)
+
+
+def _exporter_keys(
+    profiles: list[str], every: bool, keys_file: str | None, base_url: str | None, timeout: float
+) -> "list[KeySpec]":
+    """The keys to serve: those selected; by default every profile, else the one key that
+    ``balance`` would use. Called again on SIGHUP."""
+    import time
+
+    from structocr_cli.settings import Flags, read_config
+
+    deadline = time.monotonic() + timeout
+    if profiles or every or keys_file is not None:
+        return _selected(profiles, every, keys_file, base_url, deadline)
+    if read_config(os.environ).profiles:
+        return _selected([], True, None, base_url, deadline)
+    return [_one_key(Flags(base_url=base_url), deadline)]
+
+
+def _print_monitoring(
+    dashboard: bool, credits: float, runway_days: float, error_ratio: float, job: str
+) -> int:
+    if dashboard:
+        from importlib.resources import files
+
+        sys.stdout.write(files("structocr_cli").joinpath("dashboard.json").read_text("utf-8"))
+        return 0
+    from structocr_cli.rules import Thresholds, rules
+
+    sys.stdout.write(rules(Thresholds(credits, runway_days, error_ratio, job)))
+    return 0
 
 
 @app.command(short_help="Run a local StructOCR server for demos and offline tests.")

@@ -143,12 +143,19 @@ METRICS: tuple[Metric, ...] = (
 )  # fmt: skip
 _UP_HELP = "1 if the balance was fetched and understood, 0 if not."
 
+Labels = tuple[tuple[str, str], ...]
+Sample = tuple[Labels, "Number | Decimal", "float | None"]
+"""A series' labels, its value and when it was had (Unix time; None: now)."""
 
-def _labels(profile: str | None) -> str:
-    if profile is None:
+
+def label_value(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _label_text(labels: Labels) -> str:
+    if not labels:
         return ""
-    escaped = profile.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'{{profile="{escaped}"}}'
+    return "{" + ",".join(f'{name}="{label_value(value)}"' for name, value in labels) + "}"
 
 
 def _sample(value: Number | Decimal) -> str:
@@ -157,11 +164,25 @@ def _sample(value: Number | Decimal) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def _family(name: str, help_text: str, samples: Sequence[tuple[str, Number | Decimal]]) -> str:
-    """One metric family: its HELP and TYPE once, then a sample per key."""
+def family(
+    name: str,
+    help_text: str,
+    samples: Sequence[Sample],
+    kind: str = "gauge",
+    openmetrics: bool = True,
+) -> str:
+    """One metric family: its HELP and TYPE once, then its samples. A counter's samples end
+    in ``_total``; OpenMetrics names the family without it, the classic format with it.
+    Timestamps are seconds in OpenMetrics, milliseconds in the classic format."""
     full = f"structocr_{name}"
-    lines = [f"# HELP {full} {help_text}", f"# TYPE {full} gauge"]
-    lines += [f"{full}{labels} {_sample(value)}" for labels, value in samples]
+    sample_name = f"{full}_total" if kind == "counter" else full
+    meta = full if openmetrics else sample_name
+    lines = [f"# HELP {meta} {help_text}", f"# TYPE {meta} {kind}"]
+    for labels, value, at in samples:
+        stamp = ""
+        if at is not None:
+            stamp = f" {at:.3f}" if openmetrics else f" {int(at * 1000)}"
+        lines.append(f"{sample_name}{_label_text(labels)} {_sample(value)}{stamp}")
     return "\n".join(lines) + "\n"
 
 
@@ -171,28 +192,57 @@ EOF = "# EOF\n"
 
 Entry = tuple["str | None", "Balance | None", "Derived | None"]
 """A key's label (None: no label), and its balance and figures (None: not had)."""
+Stamped = tuple["str | None", "Balance | None", "Derived | None", "float | None"]
+"""An entry and when its balance was had (None: now)."""
 
 
-def openmetrics_many(entries: Sequence[Entry]) -> str:
-    """The OpenMetrics text format (which the classic Prometheus parser reads too) for one
-    key or several: structocr_up for each, then each figure's family with a series per key
-    whose balance was had."""
-    up = [(_labels(label), 0 if balance is None else 1) for label, balance, _ in entries]
-    parts = [_family("up", _UP_HELP, up)]
+def _labels(profile: str | None) -> Labels:
+    return () if profile is None else (("profile", profile),)
+
+
+def _first_of_each_account(entries: Sequence[Stamped]) -> set[int]:
+    """The entries that stand for their account: the first of those whose account sections
+    are the same (keys of one account report the same account figures)."""
+    seen: list[object] = []
+    firsts = set()
+    for index, (_, balance, _, _) in enumerate(entries):
+        if balance is None:
+            continue
+        section = balance.document.get("account")
+        if section not in seen:
+            seen.append(section)
+            firsts.add(index)
+    return firsts
+
+
+def balance_families(entries: Sequence[Stamped], openmetrics: bool = True) -> list[str]:
+    """Each figure's family, with a series per key whose balance was had; a figure of the
+    account (anything but ``key_*``) once per account, labelled by its first key."""
+    firsts = _first_of_each_account(entries)
+    parts = []
     for name, help_text, read in METRICS:
-        samples = []
-        for label, balance, derived in entries:
-            if balance is None or derived is None:
+        per_key = name.startswith("key_")
+        samples: list[Sample] = []
+        for index, (label, balance, derived, at) in enumerate(entries):
+            if balance is None or derived is None or not (per_key or index in firsts):
                 continue
             value = read(balance, derived)
             # An absent series says "unknown" better than a made-up number; a runway of 1e306
             # days is finite, but not once it is converted to seconds.
             if value is None or (isinstance(value, float) and not math.isfinite(value)):
                 continue
-            samples.append((_labels(label), value))
+            samples.append((_labels(label), value, at))
         if samples:
-            parts.append(_family(name, help_text, samples))
-    return "".join(parts) + EOF
+            parts.append(family(name, help_text, samples, openmetrics=openmetrics))
+    return parts
+
+
+def openmetrics_many(entries: Sequence[Entry]) -> str:
+    """The OpenMetrics text format (which the classic Prometheus parser reads too) for one
+    key or several: structocr_up for each, then each figure's family."""
+    up: list[Sample] = [(_labels(label), 0 if b is None else 1, None) for label, b, _ in entries]
+    stamped = [(label, balance, derived, None) for label, balance, derived in entries]
+    return "".join([family("up", _UP_HELP, up), *balance_families(stamped)]) + EOF
 
 
 def openmetrics(balance: Balance, derived: Derived, profile: str | None) -> str:
