@@ -161,20 +161,22 @@ def run(
 ) -> int:
     """Serve until SIGINT or SIGTERM (exit 0); SIGHUP reloads the keys. The first line on
     ``out`` is the URL of /metrics, for scripts that started us on port 0."""
-    url = url_of(server)
-    print(url, file=out, flush=True)
-    host = str(server.server_address[0])
-    if not is_loopback(host):
-        log("warning", f"listening on {host}, not loopback: whoever can reach it can read "
-            "the usage figures of every key")  # fmt: skip
-    log("info", f"serving {len(exporter.names)} keys at {url}")
-    threading.Thread(target=server.serve_forever, args=(0.2,), daemon=True).start()
     events: queue.SimpleQueue[str] = queue.SimpleQueue()  # put() is safe in a handler
     wanted: dict[int, str] = {signal.SIGINT: "stop", signal.SIGTERM: "stop"}
     if hasattr(signal, "SIGHUP"):
         wanted[signal.SIGHUP] = "reload"
+    # Handled before the URL is printed: whoever reads it may signal at once.
     previous = {sig: signal.signal(sig, lambda s, _: events.put(wanted[s])) for sig in wanted}
+    serving = threading.Thread(target=server.serve_forever, args=(0.2,), daemon=True)
     try:
+        url = url_of(server)
+        print(url, file=out, flush=True)
+        host = str(server.server_address[0])
+        if not is_loopback(host):
+            log("warning", f"listening on {host}, not loopback: whoever can reach it can read "
+                "the usage figures of every key")  # fmt: skip
+        log("info", f"serving {len(exporter.names)} keys at {url}")
+        serving.start()
         while True:
             try:
                 event = events.get(timeout=0.5)
@@ -186,7 +188,8 @@ def run(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        server.shutdown()
+        if serving.is_alive():  # shutdown() waits for a serve_forever() that never ran
+            server.shutdown()
         server.server_close()
     log("info", "stopped")
     return 0
