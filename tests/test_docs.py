@@ -46,6 +46,8 @@ def kind(document: Any) -> str:
         return "github"
     if isinstance(document, dict) and "groups" in document:
         return "rules"
+    if isinstance(document, dict) and "scrape_configs" in document:
+        return "prometheus"
     return "gitlab"
 
 
@@ -75,6 +77,19 @@ def test_every_yaml_example_is_complete(text: str, tmp_path: Path) -> None:
                 capture_output=True, text=True, timeout=60, check=False,
             )  # fmt: skip
             assert check.returncode == 0, check.stdout + check.stderr
+    elif kind(document) == "prometheus":
+        assert document["scrape_configs"][0]["static_configs"][0]["targets"] == ["127.0.0.1:9811"]
+        if shutil.which("promtool"):
+            from structocr_cli.rules import Thresholds, rules
+
+            (tmp_path / "structocr.rules.yml").write_text(rules(Thresholds()))
+            config = tmp_path / "prometheus.yml"
+            config.write_text(text)
+            check = subprocess.run(
+                ["promtool", "check", "config", str(config)],
+                capture_output=True, text=True, timeout=60, check=False,
+            )  # fmt: skip
+            assert check.returncode == 0, check.stdout + check.stderr
     else:
         (job,) = document.values()
         assert job["script"]
@@ -85,6 +100,7 @@ def test_every_kind_of_yaml_example_is_there() -> None:
     assert sorted(kind(yaml.safe_load(text)) for text in YAML_BLOCKS) == [
         "github",
         "gitlab",
+        "prometheus",
         "rules",
     ]
 
