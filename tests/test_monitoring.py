@@ -46,8 +46,9 @@ def printed_rules(*args: str) -> str:
 
 
 def test_rules_use_the_thresholds_given_and_only_served_metrics() -> None:
-    document = yaml.safe_load(printed_rules("--alert-credits", "250", "--alert-runway-days",
-                                            "3.5", "--alert-error-ratio", "0.1", "--job", "ocr"))  # fmt: skip
+    text = printed_rules("--alert-credits", "250", "--alert-runway-days", "3.5",
+                         "--alert-error-ratio", "0.1", "--job", "ocr")  # fmt: skip
+    document = yaml.safe_load(text)
     alerts = {rule["alert"]: rule for group in document["groups"] for rule in group["rules"]
               if "alert" in rule}  # fmt: skip
     assert alerts["StructOCRCreditsLow"]["expr"] == "structocr_account_credits_remaining < 250"
@@ -194,7 +195,8 @@ def test_the_readme_systemd_unit_verifies(tmp_path: Path) -> None:
                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     problems = [line for line in (check.stdout + check.stderr).splitlines()
                 if path.name in line or "structocr" in line]  # fmt: skip
-    assert check.returncode == 0 and not problems, check.stdout + check.stderr
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert not problems, problems
 
 
 # A real Prometheus server scraping a real exporter.
