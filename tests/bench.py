@@ -5,7 +5,9 @@ times; the table shows medians, the spread (10th to 90th percentile) and the rat
 baseline, which is what the targets are about (absolute times depend on the machine).
 Many keys: 200 keys against the mock (in a process of its own) with 100 ms of latency per
 request, wall time against the ideal and peak memory against a single-key run. Not part of
-make test. ``python tests/bench.py many`` runs one part only (``startup``, ``many``).
+make test. The exporter: the same 200 keys behind ``structocr exporter``, its first and
+cached scrapes, upstream requests per key and memory growth over 1,000 scrapes.
+``python tests/bench.py exporter`` runs one part only (``startup``, ``many``, ``exporter``).
 """
 
 from __future__ import annotations
@@ -182,7 +184,76 @@ def many() -> None:
             mock.wait()
 
 
-PARTS = {"startup": startup, "many": many}
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise SystemExit("bench: no VmRSS (the exporter part needs Linux's /proc)")
+
+
+def _get(url: str) -> float:
+    import urllib.request
+
+    started = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=120) as response:
+        response.read()
+    return time.perf_counter() - started
+
+
+def exporter() -> None:
+    """200 keys behind the exporter: the first scrape (every key fetched), cached scrapes,
+    upstream requests per key, and resident memory after 10 and after 1,000 scrapes."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRUCTOCR_")}
+    env["STRUCTOCR_CONFIG"] = os.devnull + ".absent.toml"
+    from structocr_cli.mock import Reply, balance_document
+
+    keys = [f"bench-key-{n:03d}-0123456789" for n in range(KEYS)]
+    behaviours = {key: (lambda _: Reply.json(200, balance_document())) for key in keys}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        MockServer(
+            behaviours=behaviours, log=open(os.devnull, "w"), latency_ms=LATENCY_MS
+        ) as mock,
+    ):
+        keys_file = Path(tmp) / "keys.txt"
+        keys_file.write_text("".join(f"k{n:03d} = {key}\n" for n, key in enumerate(keys)))
+        served = subprocess.Popen(
+            [STRUCTOCR, "exporter", "--listen", "127.0.0.1:0", "--keys-file", str(keys_file),
+             "--base-url", mock.url, "--min-interval", "3600", "--scrape-timeout", "120"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        try:
+            url = (served.stdout.readline() if served.stdout else "").strip()
+            first = _get(url)
+            cached = [_get(url) for _ in range(9)]
+            per_key = max(mock.requests(key) for key in keys)
+            after_10 = _rss_kib(served.pid)
+            cached += [_get(url) for _ in range(990)]
+            after_1000 = _rss_kib(served.pid)
+        finally:
+            served.terminate()
+            served.wait()
+    ideal = math.ceil(KEYS / 8) * LATENCY_MS / 1000
+    typical = statistics.median(cached) * 1000
+    growth = after_1000 / after_10 - 1
+    print(f"\nstructocr exporter, {KEYS} keys, {LATENCY_MS} ms of latency per request, "
+          "--concurrency 8\n")  # fmt: skip
+    print("| measure | value | target |")
+    print("|---|---|---|")
+    print(
+        f"| first scrape (every key fetched) | {first:.2f} s, {first / ideal:.2f}x the ideal "
+        f"{ideal:.2f} s | <= 1.5x {'met' if first / ideal <= 1.5 else 'missed'} |"
+    )
+    print(f"| cached scrape (median of 999) | {typical:.1f} ms | < 20 ms "
+          f"{'met' if typical < 20 else 'missed'} |")  # fmt: skip
+    print(f"| upstream requests per key, 10 scrapes within --min-interval | {per_key} | 1 "
+          f"{'met' if per_key == 1 else 'missed'} |")  # fmt: skip
+    print(f"| resident memory after 10 / 1,000 scrapes | {after_10 / 1024:.1f} / "
+          f"{after_1000 / 1024:.1f} MiB ({growth * 100:+.1f}%) | <= +10% "
+          f"{'met' if growth <= 0.10 else 'missed'} |")  # fmt: skip
+
+
+PARTS = {"startup": startup, "many": many, "exporter": exporter}
 
 
 def main() -> None:

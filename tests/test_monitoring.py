@@ -256,7 +256,7 @@ def test_a_real_prometheus_scrapes_the_exporter(server: MockServer, tmp_path: Pa
             'ALERTS{alertname="StructOCRCreditsLow",profile="ok"}': 1.0,  # pending, at least
         }
         seen: dict[str, float] = {}
-        give_up = time.monotonic() + 40
+        give_up = time.monotonic() + 40  # its discovery passes targets on after 5 s
         while len(seen) < len(wanted) and time.monotonic() < give_up:
             time.sleep(0.5)
             for promql in wanted:
