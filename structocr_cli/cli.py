@@ -349,6 +349,19 @@ def _with_gate_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+FetchTimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout",
+        metavar="SECONDS",
+        callback=_check_timeout,
+        help="Deadline of each fetch, retries included "
+        "[env: STRUCTOCR_TIMEOUT; default: 30, at most 3600].",
+        show_default=False,
+    ),
+]
+
+
 @app.command(short_help="Show credits and usage; check budget gates.")
 @_with_gate_options
 def balance(
@@ -696,7 +709,7 @@ def exporter(
     all_profiles: AllProfilesOpt = False,
     keys_file: KeysFileOpt = None,
     base_url: BaseUrlOpt = None,
-    timeout: TimeoutOpt = None,
+    timeout: FetchTimeoutOpt = None,
     ca_bundle: CaBundleOpt = None,
     listen: Annotated[
         str,

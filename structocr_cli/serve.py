@@ -176,6 +176,8 @@ def run(
             log("warning", f"listening on {host}, not loopback: whoever can reach it can read "
                 "the usage figures of every key")  # fmt: skip
         log("info", f"serving {len(exporter.names)} keys at {url}")
+        if not exporter.names:
+            log("warning", "no keys selected: /metrics will be empty until a reload finds some")
         serving.start()
         while True:
             try:
