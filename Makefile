@@ -63,9 +63,10 @@ bench: $(STAMP) ## start-up, 200 keys, and the exporter's scrapes (not part of m
 
 # 10,000 examples per fuzz property, every fault in every format against the installed
 # script (each within --timeout + 0.5 s), 200 killed-writer rounds, 50 mocks signalled as
-# soon as they print their URL. Takes several minutes.
+# soon as they print their URL. Takes several minutes; in one process (-n 0), so that
+# hypothesis's statistics are printed.
 fuzz: $(STAMP) ## the long reliability run (not part of make test)
-	STRUCTOCR_TEST_FULL=1 HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -p no:cacheprovider \
+	STRUCTOCR_TEST_FULL=1 HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -n 0 -p no:cacheprovider \
 		--hypothesis-show-statistics tests/test_fuzz.py tests/test_faults.py \
 		tests/test_config_cmd.py::test_writers_killed_mid_write_always_leave_a_parseable_file \
 		tests/test_mock.py::test_a_signal_right_after_the_url_stops_the_mock_cleanly

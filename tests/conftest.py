@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -231,12 +232,28 @@ def imported(*args: str) -> set[str]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the run if the canary key appeared in anything the CLI or the mock wrote."""
+    """Fail the run if the canary key appeared in anything the CLI or the mock wrote. Each
+    test process scans its own; under pytest-xdist the workers hand their counts to the
+    controller (pytest_testnodedown), which adds them to its own."""
     texts = OUTPUTS + [log.getvalue() for log in MOCK_LOGS]
     found = leaks(texts)
-    session.config.stash[_SCANNED] = (len(texts), len(found))
-    if found:
+    worker_output = getattr(session.config, "workeroutput", None)
+    if worker_output is not None:
+        worker_output["leak_scan"] = (len(texts), len(found))
+    scanned, leaked = session.config.stash.get(_SCANNED, (0, 0))
+    scanned, leaked = scanned + len(texts), leaked + len(found)
+    session.config.stash[_SCANNED] = (scanned, leaked)
+    if leaked:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """A pytest-xdist worker finished: add its key-leak scan to the controller's."""
+    output = getattr(node, "workeroutput", {})
+    worker_scanned, worker_leaked = output.get("leak_scan", (0, 1))  # no scan: counted failed
+    scanned, leaked = node.config.stash.get(_SCANNED, (0, 0))
+    node.config.stash[_SCANNED] = (scanned + worker_scanned, leaked + worker_leaked)
 
 
 _SCANNED = pytest.StashKey[tuple[int, int]]()
