@@ -300,9 +300,14 @@ def test_interrupt_during_start_up_exits_130_with_one_line(delay: float) -> None
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
-    assert "Traceback" not in err
     if proc.returncode == 130:
         assert err == "structocr: interrupted\n"
+    elif "Traceback" in err:
+        # Before any of our code ran: the installer's wrapper script was importing `re`, or
+        # Python its own modules. No program can catch that; once launch runs, it does.
+        assert "structocr_cli" not in err, err
+        assert err.rstrip().endswith("KeyboardInterrupt")
+        assert proc.returncode == -signal.SIGINT  # how Python ends on an uncaught Ctrl-C
     else:  # the signal came before Python had set up its handler: killed, no output
         assert (proc.returncode, out, err) == (-signal.SIGINT, "", "")
 
