@@ -384,10 +384,14 @@ class MockServer:
         return _base_url(self._server).replace("http://", f"{self.scheme}://", 1)
 
     def serve_forever(self) -> None:
-        """Serve in this thread (the redirect target in another) until ``stop``."""
-        self._serve(self.target)
-        self._serving.append(self._server)
-        self._server.serve_forever(poll_interval=0.1)
+        """Serve until interrupted (KeyboardInterrupt), then the caller calls ``stop``.
+
+        Both servers run in threads of their own: served from this thread, an interrupt
+        between marking the server as serving and entering its loop left ``stop`` waiting
+        for a loop that never ran."""
+        self.start()
+        while True:
+            time.sleep(3600)
 
     def start(self) -> MockServer:
         self._serve(self.target)
