@@ -214,3 +214,38 @@ def _read(fd: int) -> bytes:
         return os.read(fd, 65536)
     except OSError:  # the child closed the terminal
         return b""
+
+
+def test_json_lines_reach_a_pipe_at_once_and_ctrl_c_exits_0(
+    stepping: MockServer, tmp_path: Path
+) -> None:
+    """A real process writing to a pipe: the first refresh's line arrives while the watch
+    waits for the next (flushed, not buffered), and Ctrl-C then ends it with exit 0."""
+    import select
+    import signal
+    import subprocess
+
+    from tests.conftest import STRUCTOCR, _recorded
+
+    keys = tmp_path / "keys.txt"
+    keys.write_text(f"grow = {LONG_KEY}\n")
+    proc = subprocess.Popen(
+        [str(STRUCTOCR), "balance", "--base-url", stepping.url, "--keys-file", str(keys),
+         "--watch", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        assert select.select([proc.stdout], [], [], 20)[0], "no line within 20 s"
+        line = proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        rest, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    _recorded(line, rest, err)
+    assert json.loads(line)["refresh"] == 1
+    assert rest == ""  # one refresh only: the next was 60 s away
+    assert proc.returncode == 0
+    assert "Traceback" not in err
