@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
-from structocr_cli import __version__
+from structocr_cli import __version__, commands
 from structocr_cli.formats import CHOICES
 from structocr_cli.gates import GATES
 
@@ -28,12 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from decimal import Decimal
 
-    from structocr_cli.config import Config
-    from structocr_cli.core import BalanceRequest, Outcome
-    from structocr_cli.formats import Format
-    from structocr_cli.many import Result
     from structocr_cli.selection import KeySpec
-    from structocr_cli.settings import Flags
 
 ENV_DEBUG = "STRUCTOCR_DEBUG"
 
@@ -470,7 +465,7 @@ def balance(
         several = all_profiles or keys_file is not None or len(profiles) > 1
         flags = Flags(api_key, api_key_file, profiles[0] if profiles else None, base_url)
         seconds = _timeout(timeout)
-        ca = _ca_path(ca_bundle)
+        ca = commands.ca_path(ca_bundle)
         request = BalanceRequest(flags, seconds, thresholds, ca_bundle=ca, started=started)
         if count is not None and watch is None:
             raise UsageError("--count needs --watch", "Add --watch SECONDS")
@@ -481,10 +476,12 @@ def balance(
                 "Leave out the format, or use --json",
             )
         if not several and watch is None:
-            return _balance(request, fmt, fields or [], quiet, no_ci)
+            return commands.balance_one(request, fmt, fields or [], quiet, no_ci)
         if not several and watch is not None:
-            specs = [_one_key(flags, started + seconds)]
-            return _watch(specs, request, fmt.name, sort, quiet, concurrency, watch, count)
+            specs = [commands.one_key(flags, started + seconds)]
+            return commands.watch_keys(
+                specs, request, fmt.name, sort, quiet, concurrency, watch, count
+            )
         if api_key is not None or api_key_file is not None:
             raise UsageError(
                 "--api-key and --api-key-file name a single key",
@@ -494,213 +491,16 @@ def balance(
 
         if sort not in SORTS:
             raise UsageError(f"--sort takes one of {', '.join(SORTS)}, not {sanitize(sort, 20)!r}")
-        specs = _selected(profiles, all_profiles, keys_file, base_url, started + seconds)
+        specs = commands.selected(profiles, all_profiles, keys_file, base_url, started + seconds)
         if watch is not None:
-            return _watch(specs, request, fmt.name, sort, quiet, concurrency, watch, count)
-        return _balance_many(specs, request, fmt.name, fields or [], sort, quiet, concurrency)
+            return commands.watch_keys(
+                specs, request, fmt.name, sort, quiet, concurrency, watch, count
+            )
+        return commands.balance_many(
+            specs, request, fmt.name, fields or [], sort, quiet, concurrency
+        )
 
     return Call(run, json_errors=json_flag or chosen == "json")
-
-
-def _ca_path(ca_bundle: str | None) -> str | None:
-    if ca_bundle is None:
-        return None
-    path = Path(ca_bundle).expanduser()
-    if not path.is_file():
-        from structocr_cli.errors import UsageError
-        from structocr_cli.keys import sanitize
-
-        raise UsageError(
-            f"--ca-bundle {sanitize(ca_bundle, 120)}: no such file",
-            "Pass a PEM file of CA certificates",
-        )
-    return str(path)
-
-
-def _selected(
-    profiles: list[str], every: bool, keys_file: str | None, base_url: str | None, deadline: float
-) -> "list[KeySpec]":
-    from structocr_cli import selection
-    from structocr_cli.settings import read_config
-
-    chosen = [selection.from_profiles(profiles, base_url)]
-    if every:
-        chosen.append(selection.all_profiles(read_config(os.environ), base_url))
-    if keys_file is not None:
-        text = selection.read_keys_path(keys_file, deadline)
-        where = "stdin" if keys_file == "-" else keys_file
-        chosen.append(selection.from_keys_file(text, where, base_url))
-    return selection.combined(*chosen)
-
-
-def _balance_many(
-    specs: "list[KeySpec]",
-    request: "BalanceRequest",
-    output: str,
-    fields: Sequence[str],
-    sort: str,
-    quiet: bool,
-    concurrency: int,
-) -> int:
-    from structocr_cli import many
-    from structocr_cli.core import check_many, combined_exit_code
-
-    if output == "env":
-        from structocr_cli.machine import check_env_names
-
-        check_env_names([spec.name for spec in specs])
-    results = check_many(specs, request, os.environ, concurrency)
-    out = sys.stdout
-    if not quiet:
-        _write(lambda: many.write(results, output, sort, fields, out), out)
-    for line in many.breach_lines(results):
-        print(line, file=sys.stderr)
-    failed = many.failure_lines(results)
-    if failed and output not in many.IN_BAND:
-        for line in failed:
-            _say(line)
-    elif failed and output == "table":
-        _say(f"{len(failed)} of {len(results)} keys could not be checked (see their rows)")
-    return combined_exit_code(outcome for _, outcome in results)
-
-
-def _one_key(flags: "Flags", deadline: float) -> "KeySpec":
-    """The one key a watch checks, read once (a key from stdin cannot be read again)."""
-    from structocr_cli.selection import KeySpec
-    from structocr_cli.settings import Flags, resolve
-
-    settings = resolve(flags, os.environ, deadline)
-    _warn_about(settings.config)
-    key, url = settings.api_key, settings.base_url.value
-    return KeySpec(
-        settings.profile_label or "default",
-        Flags(api_key=key.value, base_url=url, api_key_from=str(key.source)),
-    )
-
-
-def _watch(
-    specs: "list[KeySpec]",
-    request: "BalanceRequest",
-    output: str,
-    sort: str,
-    quiet: bool,
-    concurrency: int,
-    interval: float,
-    count: int | None,
-) -> int:
-    """Refresh until Ctrl-C (a clean stop: exit 0) or ``count`` refreshes (the last one's
-    exit code): a live screen on a terminal, JSON Lines otherwise."""
-    from contextlib import nullcontext
-    from dataclasses import replace
-
-    from structocr_cli import watch
-    from structocr_cli.client import BalanceClient
-    from structocr_cli.core import check_many
-
-    client = BalanceClient(ca_bundle=request.ca_bundle)  # its connections kept between refreshes
-    state = watch.Watch(interval, sort)
-    out = sys.stdout
-    on_screen = output == "table" and not quiet and out.isatty()
-
-    def refresh(started: float) -> "list[Result]":
-        each = replace(request, started=started)
-        return check_many(specs, each, os.environ, concurrency, client)
-
-    def say(line: str) -> None:
-        print(f"structocr: {line}", file=sys.stderr, flush=True)
-
-    if on_screen:
-        from structocr_cli.render import live
-
-        screen: Any = live(out)
-    else:
-        screen = nullcontext(None)
-    try:
-        with screen as draw:
-
-            def show(seen: "watch.Watch") -> None:
-                if draw is not None:
-                    draw(seen.screen())
-                elif not quiet:
-                    _write(lambda: watch.write_line(seen.document(), out), out)
-
-            return watch.run(state, refresh, show, say, count)
-    except KeyboardInterrupt:
-        return 0
-
-
-def _github_actions() -> bool:
-    return os.environ.get("GITHUB_ACTIONS") == "true"
-
-
-def _balance(
-    request: "BalanceRequest", fmt: "Format", fields: Sequence[str], quiet: bool, no_ci: bool
-) -> int:
-    from dataclasses import replace
-
-    from structocr_cli.core import check_balance
-
-    ci = not no_ci and _github_actions()
-    request = replace(request, derive=(fmt.derived and not quiet) or ci)
-    out = sys.stdout
-    try:
-        outcome = check_balance(request, os.environ)
-    except Exception:
-        if not quiet:  # a consumer of this output learns the balance is unknown, even now
-            from structocr_cli.core import Outcome
-
-            fmt.write_failure(Outcome(), out)
-        raise
-    if outcome.settings is not None:
-        _warn_about(outcome.settings.config)
-    for note in outcome.notes:
-        _say(f"note: {note}")
-    if outcome.error is not None:
-        if not quiet:
-            fmt.write_failure(outcome, out)
-        raise outcome.error
-    if not quiet:
-        _write(lambda: fmt.write(outcome, fields, out), out)
-    for check in outcome.breached:
-        print(check.line(), file=sys.stderr)
-    if ci:
-        _publish_ci(outcome)
-    return outcome.exit_code
-
-
-def _write(write: Callable[[], None], out: IO[str]) -> None:
-    """Write and flush; a reader that went away (``| head -1``) is not an error here: the
-    gates still decide the exit code."""
-    try:
-        write()
-        out.flush()
-    except BrokenPipeError:
-        _silence(out)
-
-
-def _silence(out: IO[str]) -> None:
-    """Point a closed pipe's descriptor at /dev/null, so that the flush at exit finds
-    somewhere to write instead of failing again."""
-    try:
-        fileno = out.fileno()
-    except (OSError, ValueError):  # not a real file (tests capture in memory)
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fileno)
-    os.close(devnull)
-
-
-def _publish_ci(outcome: "Outcome") -> None:
-    from structocr_cli import ci
-
-    balance, derived = outcome.figures()
-    ci.annotate(outcome.checks, sys.stderr)
-    summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary_path and outcome.checks:  # only runs that check gates report to the job
-        try:
-            ci.write_summary(summary_path, ci.summary(balance, derived, outcome.checks))
-        except OSError as exc:
-            print(f"structocr: warning: cannot write the step summary: {exc}", file=sys.stderr)
 
 
 @app.command(short_help="Serve every key's balance as Prometheus metrics.")
@@ -815,7 +615,7 @@ def exporter(
         from structocr_cli.errors import UsageError
 
         if print_rules or print_dashboard:
-            return _print_monitoring(
+            return commands.print_monitoring(
                 print_dashboard, alert_credits, alert_runway_days, alert_error_ratio, job
             )
         if log_format not in ("text", "json"):
@@ -826,7 +626,7 @@ def exporter(
 
         host, port = serve.parse_listen(listen)
         seconds = _timeout(timeout)
-        request = BalanceRequest(timeout=seconds, ca_bundle=_ca_path(ca_bundle))
+        request = BalanceRequest(timeout=seconds, ca_bundle=commands.ca_path(ca_bundle))
         profiles = profile or []
 
         read: list[bool] = []
@@ -835,7 +635,7 @@ def exporter(
             if keys_file == "-" and read:
                 raise UsageError("the keys came from stdin, which cannot be read again")
             read.append(True)
-            return _exporter_keys(profiles, all_profiles, keys_file, base_url, seconds)
+            return commands.exporter_keys(profiles, all_profiles, keys_file, base_url, seconds)
 
         log = serve.Logger(log_format)
         specs = keys()
@@ -846,37 +646,6 @@ def exporter(
         return serve.run(served, server, log, keys, sys.stdout)
 
     return Call(run)
-
-
-def _exporter_keys(
-    profiles: list[str], every: bool, keys_file: str | None, base_url: str | None, timeout: float
-) -> "list[KeySpec]":
-    """The keys to serve: those selected; by default every profile, else the one key that
-    ``balance`` would use. Called again on SIGHUP."""
-    import time
-
-    from structocr_cli.settings import Flags, read_config
-
-    deadline = time.monotonic() + timeout
-    if profiles or every or keys_file is not None:
-        return _selected(profiles, every, keys_file, base_url, deadline)
-    if read_config(os.environ).profiles:
-        return _selected([], True, None, base_url, deadline)
-    return [_one_key(Flags(base_url=base_url), deadline)]
-
-
-def _print_monitoring(
-    dashboard: bool, credits: float, runway_days: float, error_ratio: float, job: str
-) -> int:
-    if dashboard:
-        from importlib.resources import files
-
-        sys.stdout.write(files("structocr_cli").joinpath("dashboard.json").read_text("utf-8"))
-        return 0
-    from structocr_cli.rules import Thresholds, rules
-
-    sys.stdout.write(rules(Thresholds(credits, runway_days, error_ratio, job)))
-    return 0
 
 
 @app.command(short_help="Run a local StructOCR server for demos and offline tests.")
@@ -945,19 +714,6 @@ app.add_typer(config_app)
 class Store(str, Enum):
     file = "file"
     keyring = "keyring"
-
-
-def _say(message: str) -> None:
-    print(f"structocr: {message}", file=sys.stderr)
-
-
-def _warn_about(config: "Config") -> None:
-    """What the user should know about the config file: others can read it, or part of it
-    is ignored."""
-    if config.loose_permissions:
-        _say(f"warning: {config.permission_advice()}")
-    for warning in config.warnings:
-        _say(f"warning: {warning}")
 
 
 def _config_path() -> Path:
@@ -1035,7 +791,9 @@ def config_set_key(
         default = make_default or not before.default_profile
         note = "; it is the default profile" if default else ""
         told = "" if chosen.source.kind is Kind.FLAG else f" {origin(chosen)}"
-        _say(f'saved the key {mask(key)} for profile "{name}"{told} in {place}{note}{credits}')
+        commands.say(
+            f'saved the key {mask(key)} for profile "{name}"{told} in {place}{note}{credits}'
+        )
         return 0
 
     return Call(run)
@@ -1086,14 +844,14 @@ def config_list(
         from structocr_cli.settings import read_config
 
         config = read_config(os.environ)
-        _warn_about(config)
+        commands.warn_about(config)
         found = rows(config)
         if json_out:
             output.write_json([row.as_json() for row in found], sys.stdout)
         elif found:
             sys.stdout.write(output.profile_lines(found))
         else:
-            _say(f"no profiles in {config.path}; add one with: structocr config set-key")
+            commands.say(f"no profiles in {config.path}; add one with: structocr config set-key")
         return 0
 
     return Call(run, json_errors=json_out)
@@ -1110,7 +868,7 @@ def config_use(name: ProfileArg) -> Call:
         from structocr_cli import profiles
 
         profiles.use(_config_path(), name)
-        _say(f'"{name}" is now the default profile')
+        commands.say(f'"{name}" is now the default profile')
         return 0
 
     return Call(run)
@@ -1124,9 +882,9 @@ def config_remove(name: ProfileArg) -> Call:
         from structocr_cli import profiles
 
         notes = profiles.remove(_config_path(), name)
-        _say(f'removed profile "{name}"')
+        commands.say(f'removed profile "{name}"')
         for note in notes:
-            _say(note)
+            commands.say(note)
         return 0
 
     return Call(run)
@@ -1152,7 +910,7 @@ def config_show(profile: ProfileOpt = None) -> Call:
         from structocr_cli.profiles import status
 
         now = status(profile, os.environ)
-        _warn_about(now.config)
+        commands.warn_about(now.config)
         sys.stdout.write(status_lines(now))
         return now.exit_code
 
@@ -1193,7 +951,7 @@ def completion(
             sys.stdout.write(scripts.script(shell.value))
             return 0
         path, step = scripts.install(shell.value, os.environ)
-        _say(f"wrote {path}; {step}")
+        commands.say(f"wrote {path}; {step}")
         return 0
 
     return Call(run)
@@ -1282,7 +1040,7 @@ def _exit_code(exc: BaseException, json_errors: bool) -> int:
         _fail("interrupted", ExitCode.INTERRUPTED, "interrupted", json_errors)
         return ExitCode.INTERRUPTED
     if isinstance(exc, BrokenPipeError):  # the reader went away (`| head -1`)
-        _silence(sys.stdout)
+        commands.silence(sys.stdout)
         return ExitCode.OK
     if isinstance(exc, typer.Abort):
         print("Aborted!", file=sys.stderr)

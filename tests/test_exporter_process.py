@@ -164,13 +164,13 @@ def test_an_address_in_use_is_a_clear_error(tmp_path: Path) -> None:
 def test_default_keys_every_profile_else_the_one_key(
     config_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from structocr_cli.cli import _exporter_keys
+    from structocr_cli.commands import exporter_keys
 
     monkeypatch.setenv("STRUCTOCR_API_KEY", "env-key-123456789")
-    one = _exporter_keys([], False, None, None, 5)
+    one = exporter_keys([], False, None, None, 5)
     assert [(spec.name, spec.flags.api_key) for spec in one] == [("default", "env-key-123456789")]
     config_file.write_text('[profiles.b]\napi_key = "kb"\n[profiles.a]\napi_key = "ka"\n')
-    assert [spec.name for spec in _exporter_keys([], False, None, None, 5)] == ["a", "b"]
+    assert [spec.name for spec in exporter_keys([], False, None, None, 5)] == ["a", "b"]
 
 
 def test_no_key_at_all_is_exit_41() -> None:
