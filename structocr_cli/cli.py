@@ -642,7 +642,7 @@ def exporter(
         served = Exporter(specs, request, os.environ, min_interval=min_interval,
                           stale_after=stale_after, scrape_timeout=scrape_timeout,
                           concurrency=concurrency, log=log)  # fmt: skip
-        server = serve.listen(served, host, port)
+        server = serve.listen(served, host, port, log)
         return serve.run(served, server, log, keys, sys.stdout)
 
     return Call(run)

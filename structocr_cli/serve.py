@@ -9,6 +9,7 @@ import ipaddress
 import json
 import queue
 import signal
+import socket
 import sys
 import threading
 import time
@@ -100,27 +101,48 @@ class Logger:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a stop never waits for a scrape
     exporter: Exporter
+    log: Logger
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A scraper that hangs up mid-answer is routine; nothing here prints a traceback.
+        error = sys.exc_info()[1]
+        self.log("warning", f"while answering {client_address[0]}: {type(error).__name__}")
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
+    timeout = 30
+    """Seconds a connection may stay silent: an idle or stalled client does not hold a
+    thread for ever (a scraper keeping its connection between scrapes reconnects)."""
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
         if path == "/metrics":
-            from structocr_cli.exporter import exposition
-
-            openmetrics = wants_openmetrics(self.headers.get("Accept", ""))
-            text = exposition(self.server.exporter.scrape(), openmetrics)
-            self._send(200, OPENMETRICS_TYPE if openmetrics else CLASSIC_TYPE, text.encode())
+            self._metrics()
         elif path == "/":
             self._send(200, "text/html; charset=utf-8", _HOME)
         elif path == "/healthz":
             self._send(200, "text/plain; charset=utf-8", b"ok\n")
         else:
             self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics\n")
+
+    def _metrics(self) -> None:
+        from structocr_cli.exporter import exposition
+
+        openmetrics = wants_openmetrics(self.headers.get("Accept", ""))
+        try:
+            text = exposition(self.server.exporter.scrape(), openmetrics)
+        except Exception as exc:  # a bug: said once, and Prometheus sees a failed scrape
+            self.server.log("error", f"internal error while rendering: {type(exc).__name__}")
+            self._send(500, "text/plain; charset=utf-8", b"internal error: see the log\n")
+            return
+        self._send(200, OPENMETRICS_TYPE if openmetrics else CLASSIC_TYPE, text.encode())
 
     def _send(self, status: int, content_type: str, body: bytes) -> None:
         self.send_response(status)
@@ -133,16 +155,18 @@ class _Handler(BaseHTTPRequestHandler):
         """Scrapes are not logged: one a second would drown what matters."""
 
 
-def listen(exporter: Exporter, host: str, port: int) -> _Server:
+def listen(exporter: Exporter, host: str, port: int, log: Logger | None = None) -> _Server:
     """A server for ``exporter`` bound to (host, port), not yet serving."""
+    kind = _Server6 if ":" in host else _Server
     try:
-        server = _Server((host, port), _Handler)
+        server = kind((host, port), _Handler)
     except OSError as exc:
         raise UsageError(
             f"cannot listen on {sanitize(host, 80)}:{port}: {exc.strerror or exc}",
             "Choose another --listen address or port (port 0 picks a free one)",
         ) from None
     server.exporter = exporter
+    server.log = log or Logger("text")
     return server
 
 

@@ -328,3 +328,61 @@ def test_log_lines_in_text_and_json() -> None:
             assert entry["level"] == "error"
         else:
             assert " error profile=ci key=sk_l…2b1c: HTTP 401" in line
+
+
+def test_a_bug_while_rendering_is_a_500_and_one_log_line(
+    api: MockServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    def broken(views: object, openmetrics: bool) -> str:
+        raise RuntimeError(f"boom {LONG_KEY}")
+
+    monkeypatch.setattr("structocr_cli.exporter.exposition", broken)
+    served, _ = exporter(api, f"ok = {LONG_KEY}\n")
+    stream = io.StringIO()
+    server = serve.listen(served, "127.0.0.1", 0, serve.Logger("text", stream))
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        status, _, body = get(serve.url_of(server))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert status == 500
+    assert "internal error" in body
+    assert stream.getvalue().count("\n") == 1
+    assert "error: internal error while rendering: RuntimeError" in stream.getvalue()
+    assert LONG_KEY not in stream.getvalue() + body
+
+
+def test_a_silent_client_does_not_hold_a_thread_for_ever(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    monkeypatch.setattr(serve._Handler, "timeout", 0.2)
+    host, port = endpoint.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as silent:
+        silent.sendall(b"GET /metrics HTTP/1.1\r\n")  # and never the rest
+        assert silent.recv(1024) == b""  # closed by the server, not left waiting
+
+
+def test_listening_on_ipv6_loopback(api: MockServer) -> None:
+    import socket
+
+    try:
+        socket.socket(socket.AF_INET6).bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    served, _ = exporter(api, f"ok = {LONG_KEY}\n")
+    server = serve.listen(served, "::1", 0)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        url = serve.url_of(server)
+        status, _, text = get(url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert url.startswith("http://[::1]:")
+    assert status == 200
+    assert 'structocr_up{profile="ok"} 1' in text
