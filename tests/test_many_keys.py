@@ -308,3 +308,14 @@ def test_account_gates_once_per_account_key_gates_per_key(
     assert "low: gate failed: account.credits_remaining 12 < 100000 (--min-remaining)" in lines
     for name in ("a", "b", "low"):
         assert f"{name}: gate failed: this_key.credits_used 79 > 1 (--max-key-credits)" in lines
+
+
+def test_openmetrics_gives_an_account_its_figures_once(server: MockServer, tmp_path: Path) -> None:
+    from tests.test_formats import parsed_families
+
+    keys = f"a = demo\nb = {LONG_KEY}\nlow = demo-low\n"  # a and b: one account
+    result = several(server, tmp_path, "-o", "openmetrics", keys=keys)
+    families = parsed_families(result.stdout)
+    assert families["structocr_account_credits_remaining"] == {"a": 48849.0, "low": 12.0}
+    assert set(families["structocr_key_credits_used"]) == {"a", "b", "low"}
+    assert set(families["structocr_up"]) == {"a", "b", "low"}
