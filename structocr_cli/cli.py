@@ -308,17 +308,20 @@ BaseUrlOpt = Annotated[
         show_default=False,
     ),
 ]
-TimeoutOpt = Annotated[
-    float | None,
-    typer.Option(
+
+
+def _timeout_option(what: str) -> Any:
+    return typer.Option(
         "--timeout",
         metavar="SECONDS",
         callback=_check_timeout,
-        help="Deadline for the whole command, retries included "
+        help=f"Deadline {what}, retries included "
         "[env: STRUCTOCR_TIMEOUT; default: 30, at most 3600].",
         show_default=False,
-    ),
-]
+    )
+
+
+TimeoutOpt = Annotated[float | None, _timeout_option("for the whole command")]
 
 
 def _with_gate_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -344,17 +347,7 @@ def _with_gate_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-FetchTimeoutOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--timeout",
-        metavar="SECONDS",
-        callback=_check_timeout,
-        help="Deadline of each fetch, retries included "
-        "[env: STRUCTOCR_TIMEOUT; default: 30, at most 3600].",
-        show_default=False,
-    ),
-]
+FetchTimeoutOpt = Annotated[float | None, _timeout_option("of each fetch")]
 
 
 @app.command(short_help="Show credits and usage; check budget gates.")

@@ -224,6 +224,14 @@ def run_process(
     return result
 
 
+def promtool(*args: str, stdin: str | None = None) -> str:
+    """Run promtool (the caller checks it is installed); its output, once it has passed."""
+    check = subprocess.run(["promtool", *args], input=stdin, capture_output=True, text=True,
+                           timeout=60, check=False)  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+    return check.stdout
+
+
 def imported(*args: str) -> set[str]:
     """Top-level modules a run of the CLI imports (stable, unlike timings)."""
     result = run_process(*args, env={"PYTHONPROFILEIMPORTTIME": "1"})

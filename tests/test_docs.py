@@ -14,6 +14,7 @@ import yaml
 from structocr_cli.errors import ExitCode
 from structocr_cli.fields import FIELDS
 from structocr_cli.gates import GATES
+from tests.conftest import promtool
 
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 
@@ -72,11 +73,7 @@ def test_every_yaml_example_is_complete(text: str, tmp_path: Path) -> None:
         if shutil.which("promtool"):
             rules = tmp_path / "rules.yml"
             rules.write_text(text)
-            check = subprocess.run(
-                ["promtool", "check", "rules", str(rules)],
-                capture_output=True, text=True, timeout=60, check=False,
-            )  # fmt: skip
-            assert check.returncode == 0, check.stdout + check.stderr
+            promtool("check", "rules", str(rules))
     elif kind(document) == "prometheus":
         assert document["scrape_configs"][0]["static_configs"][0]["targets"] == ["127.0.0.1:9811"]
         if shutil.which("promtool"):
@@ -85,11 +82,7 @@ def test_every_yaml_example_is_complete(text: str, tmp_path: Path) -> None:
             (tmp_path / "structocr.rules.yml").write_text(rules(Thresholds()))
             config = tmp_path / "prometheus.yml"
             config.write_text(text)
-            check = subprocess.run(
-                ["promtool", "check", "config", str(config)],
-                capture_output=True, text=True, timeout=60, check=False,
-            )  # fmt: skip
-            assert check.returncode == 0, check.stdout + check.stderr
+            promtool("check", "config", str(config))
     else:
         (job,) = document.values()
         assert job["script"]

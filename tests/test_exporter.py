@@ -6,7 +6,6 @@ real-process tests (signals, reload, the first line) are in test_exporter_proces
 from __future__ import annotations
 
 import shutil
-import subprocess
 import threading
 import time
 import urllib.error
@@ -25,7 +24,7 @@ from structocr_cli.core import BalanceRequest
 from structocr_cli.exporter import Exporter, View, exposition
 from structocr_cli.mock import MockServer, Reply, balance_document
 from structocr_cli.selection import from_keys_file
-from tests.conftest import LONG_KEY, _recorded, mock_log
+from tests.conftest import LONG_KEY, _recorded, mock_log, promtool
 
 OK = Reply.json(200, balance_document())
 
@@ -77,9 +76,7 @@ def samples(text: str, openmetrics: bool = True) -> dict[str, dict[str, float]]:
             labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
             found.setdefault(sample.name, {})[labels] = sample.value
     if shutil.which("promtool") and not openmetrics:
-        lint = subprocess.run(["promtool", "check", "metrics"], input=text, text=True,
-                              capture_output=True, timeout=30, check=False)  # fmt: skip
-        assert lint.returncode == 0, lint.stdout + lint.stderr
+        promtool("check", "metrics", stdin=text)
     _recorded(text)
     return found
 

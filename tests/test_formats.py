@@ -20,7 +20,7 @@ from structocr_cli.derive import derive
 from structocr_cli.fields import FIELDS
 from structocr_cli.mock import MockServer
 from structocr_cli.model import parse_balance
-from tests.conftest import imported, run
+from tests.conftest import imported, promtool, run
 from tests.test_model import REFERENCE
 
 NOW = datetime(2026, 6, 16, tzinfo=timezone.utc)
@@ -105,11 +105,7 @@ def parsed(text: str) -> dict[str, tuple[dict[str, str], float]]:
         samples[parse] = found
     assert samples[text_string_to_metric_families] == samples[openmetrics_families]
     if shutil.which("promtool"):
-        lint = subprocess.run(
-            ["promtool", "check", "metrics"], input=text, capture_output=True, text=True,
-            timeout=30, check=False,
-        )  # fmt: skip
-        assert lint.returncode == 0, lint.stdout + lint.stderr
+        promtool("check", "metrics", stdin=text)
     return samples[openmetrics_families]
 
 

@@ -21,7 +21,7 @@ import yaml
 
 from structocr_cli.mock import MockServer
 from structocr_cli.rules import BURN_PER_HOUR, RUNWAY_DAYS, Thresholds, rules
-from tests.conftest import LONG_KEY, STRUCTOCR, _recorded, run
+from tests.conftest import LONG_KEY, STRUCTOCR, _recorded, promtool, run
 
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 METRIC = re.compile(r"(?<![:\w])structocr_[a-z_]+(?![:\w])")
@@ -67,10 +67,7 @@ def test_rules_use_the_thresholds_given_and_only_served_metrics() -> None:
 def test_promtool_checks_the_rules(tmp_path: Path) -> None:
     path = tmp_path / "rules.yml"
     path.write_text(printed_rules())
-    check = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True,
-                           text=True, timeout=60, check=False)  # fmt: skip
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert "SUCCESS: 7 rules found" in check.stdout
+    assert "SUCCESS: 7 rules found" in promtool("check", "rules", str(path))
 
 
 def _series(name: str, profile: str, values: str) -> dict[str, str]:
@@ -160,9 +157,7 @@ def test_promtool_unit_tests_each_alert_at_its_time(tmp_path: Path) -> None:
     ]  # fmt: skip
     path = tmp_path / "rules_test.yml"
     path.write_text(yaml.safe_dump(tests, sort_keys=False))
-    check = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True,
-                           text=True, timeout=60, check=False)  # fmt: skip
-    assert check.returncode == 0, check.stdout + check.stderr
+    promtool("test", "rules", str(path))
 
 
 def test_the_dashboard_queries_only_what_the_exporter_serves() -> None:
