@@ -251,6 +251,38 @@ def test_every_format_writes_any_valid_balance_cleanly(
             assert json.loads(text) == json.loads(json.dumps(document))
 
 
+@given(
+    documents.filter(_accepted),
+    st.datetimes(timezones=st.just(timezone.utc)),
+    st.floats(min_value=0, max_value=4e9),
+    st.sampled_from(["ci", "a.b-c_d", "x" * 64]),
+)
+def test_the_exporter_serves_any_valid_balance_in_both_formats(
+    document: dict[str, Any], now: datetime, fetched_at: float, name: str
+) -> None:
+    from prometheus_client.openmetrics.parser import (
+        text_string_to_metric_families as openmetrics_families,
+    )
+    from prometheus_client.parser import text_string_to_metric_families as classic_families
+
+    from structocr_cli.exporter import View, exposition
+
+    balance = parse_balance(json.dumps(document).encode())
+    views = [View(name, True, Outcome(SETTINGS, balance, derive(balance, now)), fetched_at,
+                  0.25, {"server_error": 3})]  # fmt: skip
+    read = {}
+    for openmetrics, parse in ((True, openmetrics_families), (False, classic_families)):
+        text = exposition(views, openmetrics)
+        assert not CONTROL.search(text)
+        assert not re.search(r"\b(nan|inf|infinity)\b", text, re.IGNORECASE), text
+        read[openmetrics] = {
+            sample.name: sample.value for family in parse(text) for sample in family.samples
+        }
+    assert read[True] == read[False]  # the two formats say the same
+    assert read[True]["structocr_up"] == 1
+    assert read[True]["structocr_fetch_errors_total"] == 3
+
+
 # End to end: random valid answers from the mock, through the CLI, in every format
 
 _CURRENT: dict[str, bytes] = {}
