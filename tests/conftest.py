@@ -106,6 +106,23 @@ def _recorded(*texts: str) -> None:
     OUTPUTS.extend(texts)
 
 
+# Every child process a test runs and reads with communicate() (subprocess.run does) has its
+# output scanned too: real shells, pipes, promtool, whatever a test starts. Output read from a
+# pty or line by line is recorded by its test.
+_communicate = subprocess.Popen.communicate
+
+
+def _recording_communicate(self: Any, *args: Any, **kwargs: Any) -> Any:
+    out, err = _communicate(self, *args, **kwargs)
+    for data in (out, err):
+        if data:
+            _recorded(data if isinstance(data, str) else data.decode("utf-8", "replace"))
+    return out, err
+
+
+subprocess.Popen.communicate = _recording_communicate  # type: ignore[method-assign]
+
+
 def mock_log() -> io.StringIO:
     log = io.StringIO()
     MOCK_LOGS.append(log)
@@ -210,8 +227,9 @@ def run_process(
     stdin: str | None = None,
     timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the installed console script as a user would; stdout and stderr kept apart."""
-    result = subprocess.run(
+    """Run the installed console script as a user would; stdout and stderr kept apart (and
+    recorded for the key-leak scan by communicate(), as every child's output is)."""
+    return subprocess.run(
         [str(STRUCTOCR), *args],
         env={**os.environ, **(env or {})},
         input=stdin,
@@ -220,8 +238,6 @@ def run_process(
         timeout=timeout,
         check=False,
     )
-    _recorded(result.stdout, result.stderr)
-    return result
 
 
 def promtool(*args: str, stdin: str | None = None) -> str:

@@ -158,7 +158,7 @@ def test_leaving_the_hidden_prompt_starts_a_new_line(
     import signal
     import time
 
-    from tests.conftest import STRUCTOCR
+    from tests.conftest import STRUCTOCR, _recorded
 
     pid, fd = pty.fork()
     if pid == 0:  # the child: its own session, with the pty as its terminal
@@ -178,6 +178,7 @@ def test_leaving_the_hidden_prompt_starts_a_new_line(
         status = os.waitstatus_to_exitcode(raw) if done else None
     os.close(fd)
     text = screen.decode(errors="replace").replace("\r", "")
+    _recorded(text)
     assert status == code, text
     prompt_line = next(line for line in text.split("\n") if "API key for profile" in line)
     assert "structocr:" not in prompt_line, text

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from structocr_cli.mock import MockServer, Reply, Request, balance_document
-from tests.conftest import LONG_KEY, mock_log, run
+from tests.conftest import LONG_KEY, _recorded, mock_log, run
 
 # A key whose usage grows by one refresh to the next, fails on the third, and recovers.
 STEPS: list[Reply] = [
@@ -201,6 +201,7 @@ def test_the_live_screen_in_a_terminal(stepping: MockServer, tmp_path: Path) -> 
         seen += chunk
     _, status = os.waitpid(pid, 0)
     screen = seen.decode(errors="replace")
+    _recorded(screen)
     assert "StructOCR usage, every 5 s" in screen
     assert "\x1b[" in screen  # drawn with the terminal's controls
     assert "SINCE START" in screen
@@ -225,7 +226,7 @@ def test_json_lines_reach_a_pipe_at_once_and_ctrl_c_exits_0(
     import signal
     import subprocess
 
-    from tests.conftest import STRUCTOCR, _recorded
+    from tests.conftest import STRUCTOCR
 
     keys = tmp_path / "keys.txt"
     keys.write_text(f"grow = {LONG_KEY}\n")
