@@ -623,14 +623,20 @@ def exporter(
         profiles = profile or []
 
         read: list[bool] = []
+        log = serve.Logger(log_format)
 
         def keys() -> "list[KeySpec]":
+            """The keys to serve, at start and on SIGHUP, with the config file's warnings."""
+            from structocr_cli.settings import read_config
+
             if keys_file == "-" and read:
                 raise UsageError("the keys came from stdin, which cannot be read again")
             read.append(True)
-            return commands.exporter_keys(profiles, all_profiles, keys_file, base_url, seconds)
+            specs = commands.exporter_keys(profiles, all_profiles, keys_file, base_url, seconds)
+            for warning in commands.config_warnings(read_config(os.environ)):
+                log("warning", warning)
+            return specs
 
-        log = serve.Logger(log_format)
         specs = keys()
         served = Exporter(specs, request, os.environ, min_interval=min_interval,
                           stale_after=stale_after, scrape_timeout=scrape_timeout,

@@ -83,13 +83,15 @@ def balance_many(
     return combined_exit_code(outcome for _, outcome in results)
 
 
-def one_key(flags: Flags, deadline: float) -> KeySpec:
-    """The one key a watch checks, read once (a key from stdin cannot be read again)."""
+def one_key(flags: Flags, deadline: float, warn: bool = True) -> KeySpec:
+    """The one key a watch or the exporter checks, read once (a key from stdin cannot be
+    read again); ``warn``: say what is wrong with the config file on stderr."""
     from structocr_cli.selection import KeySpec
     from structocr_cli.settings import Flags, resolve
 
     settings = resolve(flags, os.environ, deadline)
-    warn_about(settings.config)
+    if warn:
+        warn_about(settings.config)
     key, url = settings.api_key, settings.base_url.value
     return KeySpec(
         settings.profile_label or "default",
@@ -233,7 +235,7 @@ def exporter_keys(
         return selected(profiles, every, keys_file, base_url, deadline)
     if read_config(os.environ).profiles:
         return selected([], True, None, base_url, deadline)
-    return [one_key(Flags(base_url=base_url), deadline)]
+    return [one_key(Flags(base_url=base_url), deadline, warn=False)]
 
 
 def print_monitoring(
@@ -254,10 +256,13 @@ def say(message: str) -> None:
     print(f"structocr: {message}", file=sys.stderr)
 
 
-def warn_about(config: Config) -> None:
+def config_warnings(config: Config) -> list[str]:
     """What the user should know about the config file: others can read it, or part of it
     is ignored."""
-    if config.loose_permissions:
-        say(f"warning: {config.permission_advice()}")
-    for warning in config.warnings:
+    loose = [config.permission_advice()] if config.loose_permissions else []
+    return loose + list(config.warnings)
+
+
+def warn_about(config: Config) -> None:
+    for warning in config_warnings(config):
         say(f"warning: {warning}")

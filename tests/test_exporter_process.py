@@ -4,6 +4,8 @@ and its options' errors (those in process)."""
 
 from __future__ import annotations
 
+import json
+import os
 import select
 import signal
 import subprocess
@@ -51,12 +53,12 @@ class Running:
 
 
 @contextmanager
-def exporter(tmp_path: Path, *args: str) -> Iterator[Running]:
+def exporter(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Running]:
     log = tmp_path / "exporter.log"
     with log.open("w") as err:
         process = subprocess.Popen(
             [str(STRUCTOCR), "exporter", "--listen", "127.0.0.1:0", *args],
-            stdout=subprocess.PIPE, stderr=err, text=True,
+            stdout=subprocess.PIPE, stderr=err, text=True, env={**os.environ, **(env or {})},
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
         )  # fmt: skip
     try:
@@ -177,3 +179,21 @@ def test_no_key_at_all_is_exit_41() -> None:
     result = run("exporter")
     assert result.returncode == 41
     assert "no api key" in result.stderr.lower()
+
+
+def test_json_log_lines_and_the_config_files_warnings(
+    server: MockServer, config_file: Path, tmp_path: Path
+) -> None:
+    config_file.write_text(f'[profiles.ok]\napi_key = "{LONG_KEY}"\n[oops]\nx = 1\n')
+    config_file.chmod(0o644)
+    args = ("--base-url", server.url, "--log-format", "json")
+    with exporter(tmp_path, *args, env={"STRUCTOCR_CONFIG": str(config_file)}) as running:
+        assert 'structocr_up{profile="ok"} 1' in running.metrics()  # every profile, by default
+        code, _ = running.stop(signal.SIGTERM)
+    assert code == 0
+    entries = [json.loads(line) for line in running.log.splitlines()]
+    warnings = [entry["message"] for entry in entries if entry["level"] == "warning"]
+    assert any("oops" in message for message in warnings), warnings
+    assert any("chmod 600" in message for message in warnings), warnings
+    assert entries[-1]["message"] == "stopped"
+    assert all(entry["time"].endswith("Z") for entry in entries)
