@@ -8,6 +8,7 @@ replace keys, so new failure modes are one function each.
 from __future__ import annotations
 
 import json
+import queue
 import signal
 import socket
 import ssl
@@ -383,16 +384,6 @@ class MockServer:
     def url(self) -> str:
         return _base_url(self._server).replace("http://", f"{self.scheme}://", 1)
 
-    def serve_forever(self) -> None:
-        """Serve until interrupted (KeyboardInterrupt), then the caller calls ``stop``.
-
-        Both servers run in threads of their own: served from this thread, an interrupt
-        between marking the server as serving and entering its loop left ``stop`` waiting
-        for a loop that never ran."""
-        self.start()
-        while True:
-            time.sleep(3600)
-
     def start(self) -> MockServer:
         self._serve(self.target)
         self._serve(self._server)
@@ -421,18 +412,6 @@ class MockServer:
         self.stop()
 
 
-@contextmanager
-def _stop_on_sigterm() -> Iterator[None]:
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run(
     host: str,
     port: int,
@@ -452,21 +431,31 @@ def run(
         ) from None
     # Fixture keys are the user's and are not listed; built-in demo keys are public.
     listed = ", ".join(BUILTIN) + (f" and {len(behaviours)} from fixtures" if behaviours else "")
-    # Signals are handled before the URL is printed: whoever reads it may signal at once.
-    with _stop_on_sigterm():
-        try:
-            print(server.url, file=out, flush=True)
-            print(
-                f"mock: serving {API_PATH}; keys: {listed}; {len(server.faults)} fault keys "
-                "(structocr mock --list-faults); Ctrl-C to stop",
-                file=log,
-                flush=True,
-            )
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.stop()
+    # Signals are handled before the URL is printed (whoever reads it may signal at once),
+    # and only noted: an interrupt raised in the middle of starting the servers would leave
+    # stop() waiting for a server loop that never ran.
+    stops: queue.SimpleQueue[int] = queue.SimpleQueue()  # put() is safe in a handler
+    wanted = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda signum, _: stops.put(signum)) for sig in wanted}
+    try:
+        print(server.url, file=out, flush=True)
+        print(
+            f"mock: serving {API_PATH}; keys: {listed}; {len(server.faults)} fault keys "
+            "(structocr mock --list-faults); Ctrl-C to stop",
+            file=log,
+            flush=True,
+        )
+        server.start()
+        while True:
+            try:
+                stops.get(timeout=0.5)
+                break
+            except queue.Empty:
+                continue
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.stop()
     print("mock: stopped", file=log, flush=True)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -303,9 +304,10 @@ def test_interrupt_during_start_up_exits_130_with_one_line(delay: float) -> None
     if proc.returncode == 130:
         assert err == "structocr: interrupted\n"
     elif "Traceback" in err:
-        # Before any of our code ran: the installer's wrapper script was importing `re`, or
-        # Python its own modules. No program can catch that; once launch runs, it does.
-        assert "structocr_cli" not in err, err
+        # Before launch.main() ran: the installer's wrapper script was importing `re` or our
+        # package. No program can catch that; once main() runs, it does.
+        frames = re.findall(r'File "([^"]+)", line \d+, in (\S+)', err)
+        assert all(func == "<module>" for path, func in frames if "structocr_cli" in path), err
         assert err.rstrip().endswith("KeyboardInterrupt")
         assert proc.returncode == -signal.SIGINT  # how Python ends on an uncaught Ctrl-C
     else:  # the signal came before Python had set up its handler: killed, no output
