@@ -309,7 +309,8 @@ def test_interrupt_during_start_up_exits_130_with_one_line(delay: float) -> None
         frames = re.findall(r'File "([^"]+)", line \d+, in (\S+)', err)
         assert all(func == "<module>" for path, func in frames if "structocr_cli" in path), err
         assert err.rstrip().endswith("KeyboardInterrupt")
-        assert proc.returncode == -signal.SIGINT  # how Python ends on an uncaught Ctrl-C
+        # Python ends by SIGINT on an uncaught Ctrl-C, or with 1 while it is still starting.
+        assert proc.returncode in (-signal.SIGINT, 1)
     else:  # the signal came before Python had set up its handler: killed, no output
         assert (proc.returncode, out, err) == (-signal.SIGINT, "", "")
 
