@@ -9,6 +9,7 @@ import os
 import select
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -108,6 +109,19 @@ def test_sigterm_stops_within_2_s_with_fetches_in_flight(
         text = running.metrics()  # the hanging keys are still being fetched
         assert 'structocr_up{profile="ok"} 1' in text
         assert 'structocr_up{profile="h0"} 0' in text
+        scraping = threading.Event()
+
+        def scrape_on() -> None:  # scrapes keep coming, up to the stop and after it
+            while True:
+                try:
+                    running.metrics()
+                except Exception:  # refused, reset or cut short: it has stopped
+                    return
+                scraping.set()
+
+        for _ in range(4):
+            threading.Thread(target=scrape_on, daemon=True).start()
+        assert scraping.wait(10)
         code, took = running.stop(signal.SIGTERM)
     assert code == 0
     assert took < 2  # the requirement, with fetches hanging for 30 s
