@@ -496,6 +496,11 @@ def balance(
     return Call(run, json_errors=json_flag or chosen == "json")
 
 
+class LogFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
 @app.command(short_help="Serve every key's balance as Prometheus metrics.")
 def exporter(
     profile: ProfilesOpt = None,
@@ -551,8 +556,9 @@ def exporter(
         ),
     ] = 8,
     log_format: Annotated[
-        str, typer.Option("--log-format", metavar="FORMAT", help="Log lines as text or json.")
-    ] = "text",
+        LogFormat,
+        typer.Option("--log-format", metavar="FORMAT", help="Log lines as text or json."),
+    ] = LogFormat.text,
     print_rules: Annotated[
         bool,
         typer.Option(
@@ -611,8 +617,6 @@ def exporter(
             return commands.print_monitoring(
                 print_dashboard, alert_credits, alert_runway_days, alert_error_ratio, job
             )
-        if log_format not in ("text", "json"):
-            raise UsageError(f"--log-format takes text or json, not {log_format[:20]!r}")
         from structocr_cli import serve
         from structocr_cli.core import BalanceRequest
         from structocr_cli.exporter import Exporter
@@ -623,7 +627,7 @@ def exporter(
         profiles = profile or []
 
         read: list[bool] = []
-        log = serve.Logger(log_format)
+        log = serve.Logger(log_format.value)
 
         def keys() -> "list[KeySpec]":
             """The keys to serve, at start and on SIGHUP, with the config file's warnings."""

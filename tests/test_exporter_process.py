@@ -153,7 +153,7 @@ def test_listening_beyond_loopback_warns(server: MockServer, tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("args", "says"),
     [(("--listen", "9811"), "--listen '9811' is not HOST:PORT"),
-     (("--log-format", "xml"), "--log-format takes text or json"),
+     (("--log-format", "xml"), "'xml' is not one of 'text', 'json'"),
      (("--print-rules", "--alert-error-ratio", "2"), "--alert-error-ratio is a share"),
      (("--print-rules", "--job", 'a"b'), "is not a job name"),
      (("--min-interval", "0"), "--min-interval"),
