@@ -46,8 +46,9 @@ class Line(NamedTuple):
     """A rich style name: only a hint, the text reads the same without it."""
 
 
-Breach = tuple[tuple[str, ...], str]
-"""The keys a breached gate concerns, and the gate's option."""
+Breach = tuple[str, str]
+"""A key and the option of a gate breached for it (an account's gate: for each of its
+keys, so that a key whose refresh fails does not change what the others report)."""
 
 
 class Watch:
@@ -82,18 +83,16 @@ class Watch:
         from structocr_cli.many import breaches
 
         fetched = {spec.name for spec, outcome in results if outcome.balance is not None}
-        current = {(names, check.gate.option): check.line() for names, check in breaches(results)}
-        clock = f"{now:%H:%M:%S}"
-        lines = [f"{clock} {', '.join(names)}: {line}" for (names, option), line
-                 in current.items() if (names, option) not in self.breached]  # fmt: skip
-        for (names, option), _ in list(self.breached.items()):
-            if (names, option) in current:
-                continue
-            if all(name in fetched for name in names):  # unknown is not cleared
-                lines.append(f"{clock} {', '.join(names)}: gate cleared: {option}")
-                del self.breached[(names, option)]
+        current = {(name, check.gate.option): check.line()
+                   for names, check in breaches(results) for name in names}  # fmt: skip
+        started = {pair: line for pair, line in current.items() if pair not in self.breached}
+        cleared = {pair: f"gate cleared: {pair[1]}" for pair in self.breached
+                   if pair not in current and pair[0] in fetched}  # unknown is not cleared
+        for pair in cleared:
+            del self.breached[pair]
         self.breached.update(current)
-        return lines
+        clock = f"{now:%H:%M:%S}"
+        return [f"{clock} {line}" for line in _grouped(started) + _grouped(cleared)]
 
     def exit_code(self) -> int:
         from structocr_cli.core import combined_exit_code
@@ -115,7 +114,7 @@ class Watch:
         }
 
     def _breach_lines(self) -> list[str]:
-        return [f"{', '.join(names)}: {line}" for (names, _), line in self.breached.items()]
+        return _grouped(self.breached)
 
     def screen(self) -> list[Line]:
         """The live view: when, a row per key, each account, the gates breached."""
@@ -166,6 +165,14 @@ class Watch:
         if seen.error is None:
             return cells, "", ""
         return cells, f"stale since {last_at:%H:%M:%S}: {seen.error}", "yellow"
+
+
+def _grouped(lines: dict[Breach, str]) -> list[str]:
+    """``NAMES: line``, the keys that share a line named together (an account's gate)."""
+    names: dict[str, list[str]] = {}
+    for (name, _), line in lines.items():
+        names.setdefault(line, []).append(name)
+    return [f"{', '.join(keys)}: {line}" for line, keys in names.items()]
 
 
 _HEADINGS = ("KEY", "MASKED", "CREDITS", "SINCE START", "REQ/MIN", "REQUESTS", "ERRORS",

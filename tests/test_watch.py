@@ -250,3 +250,29 @@ def test_json_lines_reach_a_pipe_at_once_and_ctrl_c_exits_0(
     assert rest == ""  # one refresh only: the next was 60 s away
     assert proc.returncode == 0
     assert "Traceback" not in err
+
+
+def test_an_account_breach_is_told_once_while_one_of_its_keys_fails(
+    sleeps: list[float], tmp_path: Path
+) -> None:
+    def account(remaining: int) -> Reply:
+        return Reply.json(200, balance_document(account={"credits_remaining": remaining}))
+
+    low, high = account(48849), account(200000)
+    refused = Reply.error(401, "Invalid or inactive API key")
+    a_steps, b_steps = [low, low, low, high], [low, refused, low, high]
+    keys = {
+        "a-key-123456789": lambda r: a_steps[min(r.count, 4) - 1],
+        "b-key-123456789": lambda r: b_steps[min(r.count, 4) - 1],
+    }
+    with MockServer(behaviours=keys, log=mock_log()) as mock:
+        path = tmp_path / "keys.txt"
+        path.write_text("a = a-key-123456789\nb = b-key-123456789\n")
+        result = run("balance", "--base-url", mock.url, "--keys-file", str(path), "--watch",
+                     "5", "--count", "4", "--min-remaining", "100000")  # fmt: skip
+    told = [line.split(" ", 2)[2] for line in result.stderr.splitlines()]
+    assert told == [
+        "a, b: gate failed: account.credits_remaining 48849 < 100000 (--min-remaining)",
+        "a, b: gate cleared: --min-remaining",
+    ]  # nothing when b failed (unknown) or came back (still breached)
+    assert result.returncode == 0
