@@ -131,8 +131,13 @@ class BalanceClient:
         with self._lock:
             session = self._idle.pop() if self._idle else None
         if session is None:
+            from http.cookiejar import DefaultCookiePolicy
+
             session = requests.Session()
             session.headers["User-Agent"] = USER_AGENT
+            # The API needs no cookie, and a session serves one key after another: a cookie
+            # kept from one key's answer would tie the next key's request to it.
+            session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         try:
             yield session
         finally:

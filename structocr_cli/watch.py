@@ -86,8 +86,11 @@ class Watch:
         current = {(name, check.gate.option): check.line()
                    for names, check in breaches(results) for name in names}  # fmt: skip
         started = {pair: line for pair, line in current.items() if pair not in self.breached}
-        cleared = {pair: f"gate cleared: {pair[1]}" for pair in self.breached
-                   if pair not in current and pair[0] in fetched}  # unknown is not cleared
+        cleared = {
+            pair: f"gate cleared: {pair[1]}"
+            for pair in self.breached
+            if pair not in current and pair[0] in fetched
+        }  # unknown is not cleared
         for pair in cleared:
             del self.breached[pair]
         self.breached.update(current)

@@ -62,6 +62,17 @@ def test_sends_key_accept_and_user_agent(client: BalanceClient) -> None:
     assert USER_AGENT.startswith("structocr-cli/")
 
 
+@responses.activate
+def test_no_cookie_carries_over_from_one_key_to_the_next(client: BalanceClient) -> None:
+    # Sessions are reused between keys (their connections): a cookie set for one key's
+    # request must not tie the next key's request to it.
+    responses.get(URL, json=balance_document(), headers={"Set-Cookie": "sid=for-key-a; Path=/"})
+    client.fetch(BASE, "key-a-123456789", 5)
+    client.fetch(BASE, "key-b-123456789", 5)
+    assert len(responses.calls) == 2
+    assert "Cookie" not in responses.calls[1].request.headers
+
+
 @responses.activate(registry=OrderedRegistry)
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
 def test_retries_retryable_statuses_then_succeeds(
