@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
-from structocr_cli import __version__, commands
+from structocr_cli import __version__
 from structocr_cli.formats import CHOICES
 from structocr_cli.gates import GATES
 
@@ -438,7 +438,7 @@ def balance(
     given = {gate.option: gates.get(gate.parameter) for gate in GATES}
 
     def run(started: float) -> int:
-        from structocr_cli import formats
+        from structocr_cli import commands, formats
         from structocr_cli.core import BalanceRequest
         from structocr_cli.errors import UsageError
         from structocr_cli.keys import sanitize
@@ -611,6 +611,7 @@ def exporter(
     """
 
     def run(started: float) -> int:
+        from structocr_cli import commands
         from structocr_cli.errors import UsageError
 
         if print_rules or print_dashboard:
@@ -770,7 +771,7 @@ def config_set_key(
     """
 
     def run(started: float) -> int:
-        from structocr_cli import profiles
+        from structocr_cli import commands, profiles
         from structocr_cli.config import load_config
         from structocr_cli.keys import mask
         from structocr_cli.output import origin
@@ -842,7 +843,7 @@ def config_list(
     """List profiles: name, masked key, base URL, and * on the default."""
 
     def run(started: float) -> int:
-        from structocr_cli import output
+        from structocr_cli import commands, output
         from structocr_cli.profiles import rows
         from structocr_cli.settings import read_config
 
@@ -868,7 +869,7 @@ def config_use(name: ProfileArg) -> Call:
     """Make NAME the default profile."""
 
     def run(started: float) -> int:
-        from structocr_cli import profiles
+        from structocr_cli import commands, profiles
 
         profiles.use(_config_path(), name)
         commands.say(f'"{name}" is now the default profile')
@@ -882,7 +883,7 @@ def config_remove(name: ProfileArg) -> Call:
     """Delete profile NAME (and its key)."""
 
     def run(started: float) -> int:
-        from structocr_cli import profiles
+        from structocr_cli import commands, profiles
 
         notes = profiles.remove(_config_path(), name)
         commands.say(f'removed profile "{name}"')
@@ -909,6 +910,7 @@ def config_show(profile: ProfileOpt = None) -> Call:
     """Show what balance would use now, and why (no network)."""
 
     def run(started: float) -> int:
+        from structocr_cli import commands
         from structocr_cli.output import status_lines
         from structocr_cli.profiles import status
 
@@ -948,6 +950,7 @@ def completion(
     """
 
     def run(started: float) -> int:
+        from structocr_cli import commands
         from structocr_cli import completion as scripts
 
         if not install:
@@ -1043,6 +1046,8 @@ def _exit_code(exc: BaseException, json_errors: bool) -> int:
         _fail("interrupted", ExitCode.INTERRUPTED, "interrupted", json_errors)
         return ExitCode.INTERRUPTED
     if isinstance(exc, BrokenPipeError):  # the reader went away (`| head -1`)
+        from structocr_cli import commands
+
         commands.silence(sys.stdout)
         return ExitCode.OK
     if isinstance(exc, typer.Abort):

@@ -63,18 +63,19 @@ def table(results: Sequence[Result], by: str, out: IO[str]) -> None:
     total = ["TOTAL", "", number(credits), number(requests), "", "", ""]
     full = [r for r in [*rows, total] if len(r) == len(_HEADINGS)]
     widths = [max(len(h), *(len(r[i]) for r in full)) for i, h in enumerate(_HEADINGS)]
-    lines = [_line(_HEADINGS, widths)]
+    lines = [aligned(_HEADINGS, widths)]
     for row in rows:
         if len(row) == len(_HEADINGS):
-            lines.append(_line(row, widths))
+            lines.append(aligned(row, widths))
         else:  # a key that failed: its error where the numbers would be
-            lines.append(_line(row[:2], widths[:2]) + "  " + row[2])
-    lines.append(_line(total, widths))
+            lines.append(aligned(row[:2], widths[:2]) + "  " + row[2])
+    lines.append(aligned(total, widths))
     lines += _accounts(results)
     out.write("".join(f"{sanitize(line, 10_000).rstrip()}\n" for line in lines))
 
 
-def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
+def aligned(cells: Sequence[str], widths: Sequence[int]) -> str:
+    """A table row: the name and masked key to the left, the figures to the right."""
     padded = [
         cell.ljust(width) if column < 2 else cell.rjust(width)
         for column, (cell, width) in enumerate(zip(cells, widths, strict=False))

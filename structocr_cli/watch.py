@@ -121,26 +121,24 @@ class Watch:
 
     def screen(self) -> list[Line]:
         """The live view: when, a row per key, each account, the gates breached."""
+        from structocr_cli.many import accounts, aligned, ordered
+
         nxt = self.at + timedelta(seconds=self.interval)
         lines = [
             Line(f"StructOCR usage, every {self.interval:g} s: refreshed {self.at:%H:%M:%S}, "
                  f"next {nxt:%H:%M:%S} (refresh {self.refreshes}; Ctrl-C stops)", "bold"),
             Line(""),
         ]  # fmt: skip
-        from structocr_cli.many import ordered
-
         # Sorted by the last good figures: a key whose refresh failed keeps its place.
         latest = [(spec, last[0] if (last := self.seen[spec.name].last) else outcome)
                   for spec, outcome in self.results]  # fmt: skip
         rows = [self._row(spec.name) for spec, _ in ordered(latest, self.sort)]
         widths = [max(len(h), *(len(r[0][i]) for r in rows if len(r[0]) > i))
                   for i, h in enumerate(_HEADINGS)]  # fmt: skip
-        lines.append(Line(_join(_HEADINGS, widths), "bold"))
+        lines.append(Line(aligned(_HEADINGS, widths), "bold"))
         for cells, note, style in rows:
-            text = _join(cells, widths)
+            text = aligned(cells, widths)
             lines.append(Line(f"{text}  {note}" if note else text, style))
-        from structocr_cli.many import accounts
-
         lines.append(Line(""))
         for names, outcome in accounts(latest):
             balance = outcome.fetched()
@@ -180,13 +178,6 @@ def _grouped(lines: dict[Breach, str]) -> list[str]:
 
 _HEADINGS = ("KEY", "MASKED", "CREDITS", "SINCE START", "REQ/MIN", "REQUESTS", "ERRORS",
              "LATENCY")  # fmt: skip
-
-
-def _join(cells: Sequence[str], widths: Sequence[int]) -> str:
-    return "  ".join(
-        cell.ljust(width) if column < 2 else cell.rjust(width)
-        for column, (cell, width) in enumerate(zip(cells, widths, strict=False))
-    )
 
 
 def write_line(document: dict[str, Any], out: IO[str]) -> None:
