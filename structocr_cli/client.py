@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -84,12 +85,42 @@ class _Moved(Exception):
         self.location = location
 
 
-def _follows(location: str) -> bool:
-    """Only to https on structocr.com or a subdomain: the key may be sent there."""
-    parts = urlsplit(location)
-    host = (parts.hostname or "").lower().rstrip(".")
-    on_domain = host == _API_DOMAIN or host.endswith("." + _API_DOMAIN)
-    return parts.scheme == "https" and on_domain and parts.username is None
+# An https host on the API's domain, in lower-case ASCII: structocr.com or a subdomain.
+_ON_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*structocr\.com")
+# What a Location may hold at all: printable ASCII, no space and no backslash (urllib3 reads
+# a backslash as the start of the path, where urlsplit reads it as part of the host).
+_PLAIN_URL = re.compile(r"[\x21-\x5b\x5d-\x7e]+")
+
+
+def redirect_target(current: str, location: str) -> str | None:
+    """The URL to follow a redirect to, or None when the key must not be sent there.
+
+    Judged on urllib3's parse, the one the connection is made from, and the URL is rebuilt
+    from that same parse, so what was approved is what is requested: https, no credentials,
+    no port but 443, and a host that is exactly structocr.com or one of its subdomains.
+    """
+    if not _PLAIN_URL.fullmatch(location):
+        return None
+    from urllib3.util import parse_url
+
+    try:
+        joined = urljoin(current, location)
+        parts, authority = parse_url(joined), urlsplit(joined).netloc
+    except (ValueError, urllib3.exceptions.LocationValueError):
+        return None
+    host = (parts.host or "").lower()
+    host = host[:-1] if host.endswith(".") else host
+    if (
+        parts.scheme != "https"
+        or parts.auth is not None
+        or parts.port not in (None, 443)
+        or "%" in authority
+        or "@" in authority
+        or not _ON_DOMAIN.fullmatch(host)
+    ):
+        return None
+    query = f"?{parts.query}" if parts.query else ""
+    return f"https://{host}{parts.path or '/'}{query}"
 
 
 class _Retryable(Exception):
@@ -99,6 +130,15 @@ class _Retryable(Exception):
         super().__init__(error.message)
         self.error = error
         self.retry_after = retry_after
+
+
+class _Session(requests.Session):
+    """A session that leaves redirects to ``redirect_target``: even with
+    allow_redirects=False, requests parses a Location to prepare the next request, and a
+    malformed one raises a bare ValueError or UnicodeDecodeError from inside ``get``."""
+
+    def get_redirect_target(self, resp: requests.Response) -> None:
+        return None
 
 
 class BalanceClient:
@@ -133,7 +173,7 @@ class BalanceClient:
         if session is None:
             from http.cookiejar import DefaultCookiePolicy
 
-            session = requests.Session()
+            session = _Session()
             session.headers["User-Agent"] = USER_AGENT
             # The API needs no cookie, and a session serves one key after another: a cookie
             # kept from one key's answer would tie the next key's request to it.
@@ -168,10 +208,11 @@ class BalanceClient:
                 raise _status_error(url, answer, attempt)
             except _Moved as moved:
                 hops += 1
-                if hops > MAX_HOPS or not _follows(moved.location):
+                target = redirect_target(url, moved.location)
+                if hops > MAX_HOPS or target is None:
                     raise _redirect(url, moved.status, moved.location) from None
-                log.debug("following HTTP %d to %s", moved.status, _host(moved.location))
-                url, attempt = moved.location, attempt - 1  # a hop is not a failed attempt
+                log.debug("following HTTP %d to %s", moved.status, _host(target))
+                url, attempt = target, attempt - 1  # a hop is not a failed attempt
             except _Retryable as failure:
                 self._pause_or_raise(failure, attempt, deadline, timeout)
 
@@ -229,8 +270,7 @@ class BalanceClient:
             ) from None
         with response:
             if 300 <= response.status_code < 400:
-                location = urljoin(url, response.headers.get("Location", ""))
-                raise _Moved(response.status_code, location)
+                raise _Moved(response.status_code, response.headers.get("Location", ""))
             body = self._read_body(url, response, deadline, timeout)
         log.debug("HTTP %d, %d bytes", response.status_code, len(body))
         return _Answer(response.status_code, response.reason or "", response.headers, body)
@@ -337,13 +377,26 @@ def _too_large(url: str, cap: int) -> BadAnswerError:
 
 
 def _redirect(url: str, status: int, location: str) -> RedirectError:
-    parts = urlsplit(location)  # host and port only: a Location may carry credentials
-    target = f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname or _host(url)
     return RedirectError(
-        f"HTTP {status} redirect from {_host(url)} to {sanitize(target, 100)} was not followed "
-        "(the API key is sent only to https addresses on structocr.com)",
+        f"HTTP {status} redirect from {_host(url)} to {_target_shown(url, location)} was not "
+        "followed (the API key is sent only to https addresses on structocr.com)",
         "If the API has moved, set --base-url to the new address",
     )
+
+
+def _target_shown(url: str, location: str) -> str:
+    """Where a refused Location points, as far as it can be told: its host and port only (a
+    Location may carry credentials)."""
+    if not location.strip():
+        return "nowhere (an empty Location)"
+    try:
+        parts = urlsplit(urljoin(url, location))
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "an address that cannot be parsed"
+    if not host:
+        return "an address without a host"
+    return sanitize(f"{host}:{port}" if port else host, 100)
 
 
 def _status_error(

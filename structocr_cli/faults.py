@@ -73,6 +73,36 @@ def _demo_body() -> bytes:
     return json.dumps(balance_document(), indent=2).encode()
 
 
+def _moved(location: str) -> Behaviour:
+    from structocr_cli.mock import Reply
+
+    reply = Reply(302, b"", (("Location", location),))
+    return lambda _: reply
+
+
+def _bad_locations() -> dict[str, tuple[Behaviour, int, str]]:
+    """Redirects that no client may follow, or even fail on: each is exit 61."""
+    return {
+        "fault-redirect-backslash": (
+            _moved("https://127.0.0.1\\.structocr.com/v1/account/balance"),
+            61,
+            "302 to https://127.0.0.1\\.structocr.com/... (a structocr.com name to one parser, "
+            "127.0.0.1 to another)",
+        ),
+        "fault-redirect-bad-ipv6": (_moved("https://[::1/x"), 61, "302 to https://[::1/x"),
+        "fault-redirect-bad-port": (
+            _moved("https://evil.test:99999/"),
+            61,
+            "302 to a port beyond 65535",
+        ),
+        "fault-redirect-non-ascii": (
+            _moved("https://caf\u00e9.structocr.com/v1/account/balance"),
+            61,
+            "302 to a host name with a non-ASCII byte",
+        ),
+    }
+
+
 def catalogue(redirect_target: str) -> dict[str, Fault]:
     """Every fault by key; ``redirect_target`` is the base URL ``fault-redirect`` points at."""
     from structocr_cli.mock import Reply, balance_document
@@ -121,6 +151,7 @@ def catalogue(redirect_target: str) -> dict[str, Fault]:
             61,
             "302 to another local server, which records whether it received a key",
         ),
+        **_bad_locations(),
         "fault-429": (
             _alternate(Reply.error(429, "Too many requests", headers=(("Retry-After", "1"),))),
             0,

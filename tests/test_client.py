@@ -207,6 +207,74 @@ def test_other_redirects_from_the_api_are_still_refused(
 
 
 @responses.activate
+@pytest.mark.parametrize(
+    "location",
+    [
+        # urlsplit reads a structocr.com name; urllib3 connects to the part before the "\\"
+        "https://127.0.0.1\\.structocr.com/v1/account/balance",
+        "https://evil.test\\.structocr.com/v1/account/balance",
+        "https://evil.test\\@structocr.com/v1/account/balance",
+        "https://x.structocr.com%2eevil.test/v1/account/balance",  # urllib3 decodes the host
+        "https://evil%2etest.structocr.com/v1/account/balance",  # percent-encoded host
+        "https://api.structocr.com:8443/v1/account/balance",  # a port
+        "https://caf\u00e9.structocr.com/v1/account/balance",  # a non-ASCII host
+        "https://api.structocr.com /v1/account/balance",  # a space
+        "https://api.structocr.com\t.evil.test/v1/account/balance",  # a control character
+        "https://structocr.com@evil.test/v1/account/balance",
+    ],
+)
+def test_a_location_that_parsers_read_two_ways_is_refused(
+    client: BalanceClient, location: str
+) -> None:
+    responses.get(REFERENCE_BASE + "/account/balance", status=302, headers={"Location": location})
+    with pytest.raises(RedirectError) as caught:
+        client.fetch(REFERENCE_BASE, "k-123456789", 30)
+    assert caught.value.exit_code == 61
+    assert len(responses.calls) == 1  # the key went nowhere else
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("location", "shown"),
+    [
+        ("https://[::1/x", "cannot be parsed"),
+        ("http://[evil", "cannot be parsed"),
+        ("https://evil.test:99999/", "cannot be parsed"),
+        ("https://caf\u00e9\xff.test/", "caf\u00e9\xff.test"),
+        ("", "an empty Location"),
+    ],
+)
+def test_a_malformed_location_is_a_refused_redirect_not_a_bug(
+    client: BalanceClient, location: str, shown: str
+) -> None:
+    responses.get(URL, status=302, headers={"Location": location})
+    with pytest.raises(RedirectError) as caught:
+        client.fetch(BASE, "k-123456789", 30)
+    assert caught.value.exit_code == 61
+    assert shown in caught.value.message
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("location", "requested"),
+    [
+        ("https://API.StructOCR.com./v1/account/balance", SDK_BASE + "/account/balance"),
+        ("https://api.structocr.com:443/v1/account/balance", SDK_BASE + "/account/balance"),
+        ("//api.structocr.com/v1/account/balance", SDK_BASE + "/account/balance"),
+        ("/v2/account/balance", "https://structocr.com/v2/account/balance"),
+    ],
+)
+def test_a_followed_redirect_requests_the_url_that_was_approved(
+    client: BalanceClient, location: str, requested: str
+) -> None:
+    responses.get(REFERENCE_BASE + "/account/balance", status=302, headers={"Location": location})
+    responses.get(requested, json=balance_document())
+    client.fetch(REFERENCE_BASE, "k-123456789", 30)
+    assert [call.request.url for call in responses.calls][1:] == [requested]
+
+
+@responses.activate
 def test_at_most_two_hops_are_followed(client: BalanceClient) -> None:
     hosts = ["structocr.com", "a.structocr.com", "b.structocr.com", "c.structocr.com"]
     for here, there in itertools.pairwise(hosts):

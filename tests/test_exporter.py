@@ -383,3 +383,11 @@ def test_listening_on_ipv6_loopback(api: MockServer) -> None:
     assert url.startswith("http://[::1]:")
     assert status == 200
     assert 'structocr_up{profile="ok"} 1' in text
+
+
+def test_a_malformed_redirect_is_a_counted_fetch_error(api: MockServer) -> None:
+    served, log = exporter(api, f"ok = {LONG_KEY}\nmoved = fault-redirect-bad-ipv6\n")
+    found = samples(exposition(served.scrape(), openmetrics=True))
+    assert found["structocr_up"] == {"profile=moved": 0, "profile=ok": 1}
+    assert found["structocr_fetch_errors_total"] == {"code=bad_answer,profile=moved": 1}
+    assert not [message for _, message, _ in log if "internal error" in message]

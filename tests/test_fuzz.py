@@ -83,6 +83,44 @@ def test_retry_after_is_none_or_a_finite_wait(text: str) -> None:
 # Config files
 
 
+# Hostile Location headers: pieces that one URL parser reads one way and another another way.
+_LOCATION_PIECES = st.sampled_from([
+    "https://", "http://", "//", "/", "\\", "@", ":", ":443", ":0", ":99999", "%2e", "%40",
+    "[", "]", "::1", "127.0.0.1", "evil.test", ".", "structocr.com", "api.structocr.com",
+    "\u00e9", "\t", " ", "#", "?", "user:pw", "/v1/account/balance", "xn--", "STRUCTOCR.COM",
+])  # fmt: skip
+hostile_locations = st.lists(_LOCATION_PIECES | st.text(max_size=4), min_size=1, max_size=10).map(
+    "".join
+)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(hostile_locations)
+def test_a_redirect_sends_the_key_only_where_the_allow_list_approved(location: str) -> None:
+    """Whatever the Location, the key reaches no host but structocr.com's, over https on
+    port 443, as urllib3 (which makes the connection) reads the URL requested; and a
+    refusal is the redirect error (61), never a bug."""
+    import responses
+    from urllib3.util import parse_url
+
+    from structocr_cli.client import BalanceClient
+
+    origin = "https://structocr.com/v1/account/balance"
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
+        mocked.add(responses.GET, origin, status=302, headers={"Location": location})
+        mocked.add(responses.GET, re.compile(r".*"), json={"redirected": True})
+        with contextlib.suppress(BadAnswerError):  # refused (61); anything else fails it
+            BalanceClient(attempts=1).fetch("https://structocr.com/v1", "k-123456789", 5)
+        for call in mocked.calls[1:]:
+            url = str(call.request.url)
+            parts = parse_url(url)
+            assert parts.scheme == "https", url
+            assert parts.port in (None, 443), url
+            host = (parts.host or "").rstrip(".")
+            assert host == "structocr.com" or host.endswith(".structocr.com"), url
+            assert re.fullmatch(r"[a-z0-9.-]+", host), url
+
+
 @given(st.text(max_size=2000))
 def test_any_config_text_parses_or_is_a_config_error(text: str) -> None:
     with contextlib.suppress(ConfigError):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,8 +185,6 @@ def test_several_keys_in_a_table_with_totals_and_errors_in_rows(
 
 
 def test_several_keys_as_one_json_array(server: MockServer, tmp_path: Path) -> None:
-    import json
-
     result = several(server, tmp_path, "--json")
     items = json.loads(result.stdout)
     assert [(i["profile"], i["ok"], i["exit_code"]) for i in items] == [
@@ -319,3 +318,19 @@ def test_openmetrics_gives_an_account_its_figures_once(server: MockServer, tmp_p
     assert families["structocr_account_credits_remaining"] == {"a": 48849.0, "low": 12.0}
     assert set(families["structocr_key_credits_used"]) == {"a", "b", "low"}
     assert set(families["structocr_up"]) == {"a", "b", "low"}
+
+
+@pytest.mark.parametrize("output", ["table", "json", "tsv"])
+def test_a_malformed_redirect_fails_its_own_key_only(
+    server: MockServer, tmp_path: Path, output: str
+) -> None:
+    keys = "good = demo\nmoved = fault-redirect-bad-ipv6\nport = fault-redirect-bad-port\n"
+    result = several(server, tmp_path, "-o", output, keys=keys)
+    assert result.returncode == 61, result.stderr
+    assert "internal error" not in result.stdout + result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.lstrip(' "').startswith("good")]
+    assert rows or output == "json"
+    if output == "json":  # the good key is reported as usual, the others as errors
+        items = json.loads(result.stdout)
+        assert [(i["profile"], i["exit_code"]) for i in items] == [
+            ("good", 0), ("moved", 61), ("port", 61)]  # fmt: skip
