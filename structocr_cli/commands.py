@@ -45,11 +45,16 @@ def selected(
     chosen = [selection.from_profiles(profiles, base_url)]
     if every:
         chosen.append(selection.all_profiles(read_config(os.environ), base_url))
+    where = "stdin" if keys_file == "-" else keys_file or "the selection"
     if keys_file is not None:
         text = selection.read_keys_path(keys_file, deadline)
-        where = "stdin" if keys_file == "-" else keys_file
         chosen.append(selection.from_keys_file(text, where, base_url))
-    return selection.combined(*chosen)
+    specs = selection.combined(*chosen)
+    if not specs:  # only an empty keys file gets here; a gate over no key would pass
+        raise selection.NoKeysError(
+            f"no keys selected: {where} has no name=key line", selection.HINT_KEYS_FILE
+        )
+    return specs
 
 
 def balance_many(

@@ -84,7 +84,22 @@ def shown(value: str, limit: int = 120) -> str:
 
 
 def sanitize(text: str, limit: int = 300) -> str:
-    """Server-provided text made safe for one terminal line: controls escaped, length capped."""
+    """Server-provided text made safe for one terminal line, length capped: control
+    characters escaped (\\x1b), and so are the invisible ones that reorder or hide what is
+    shown, bidi controls and zero-width characters (\\u202e, \\u200b)."""
     if len(text) > limit:
         text = text[:limit] + "…"
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    if text.isascii():
+        return text
+    import unicodedata  # only for text that is not ASCII
+
+    return "".join(
+        f"\\u{ord(char):04x}" if unicodedata.category(char) in _INVISIBLE else char
+        for char in text
+    )
+
+
+# Unicode format characters (bidi overrides and isolates, zero-width spaces and joiners, the
+# byte-order mark) and the line and paragraph separators, which end a line as a newline does.
+_INVISIBLE = frozenset({"Cf", "Zl", "Zp"})

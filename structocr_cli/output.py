@@ -21,7 +21,8 @@ def write_json(document: Any, out: IO[str]) -> None:
 
 
 def error_line(error: StructocrError) -> str:
-    return redact(f"structocr: error: {error.one_line()}")
+    # Messages quote what was given; escaping here too is the last guard for the terminal.
+    return redact(sanitize(f"structocr: error: {error.one_line()}", 4000))
 
 
 def error_object(error: StructocrError) -> dict[str, Any]:

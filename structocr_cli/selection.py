@@ -27,10 +27,19 @@ class KeySpec:
     flags: Flags
 
 
+class NoKeysError(UsageError):
+    """A selection of keys that holds none: a gate over no key would pass, so it is refused."""
+
+    code = "no_keys_selected"
+
+
 def parse_keys_file(text: str, where: str) -> list[tuple[str, str]]:
     """``name=key`` lines as (name, key) pairs. An error names the line; it never shows the
-    key, nor a line that may hold one."""
+    key, nor a line that may hold one. A name given twice is an error naming both lines: one
+    of the two keys would go unchecked."""
     pairs = []
+    lines: dict[str, int] = {}
+    text = text.removeprefix("\ufeff")  # a byte-order mark some Windows editors write
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -44,6 +53,12 @@ def parse_keys_file(text: str, where: str) -> list[tuple[str, str]]:
                 f"{where}, line {number}: the name {sanitize(name, 40)!r} is not valid",
                 PROFILE_NAME_RULE,
             )
+        if name in lines:
+            raise UsageError(
+                f"{where}, lines {lines[name]} and {number}: the name {name!r} is given twice",
+                "Give each key a name of its own",
+            )
+        lines[name] = number
         pairs.append((name, key))
     return pairs
 
@@ -69,11 +84,17 @@ def all_profiles(config: Config, base_url: str | None = None) -> list[KeySpec]:
 
 
 def combined(*selections: Sequence[KeySpec]) -> list[KeySpec]:
-    """The selections in order, each name once (its first selection wins)."""
+    """The selections in order, each name once (``-p a --all-profiles`` names profile a
+    twice); one name for two different keys is an error, since one would go unchecked."""
     seen: dict[str, KeySpec] = {}
     for selection in selections:
         for spec in selection:
-            seen.setdefault(spec.name, spec)
+            if seen.setdefault(spec.name, spec) != spec:
+                raise UsageError(
+                    f'the name "{spec.name}" stands for two different keys (a profile and a '
+                    "--keys-file line)",
+                    "Rename one of them in the keys file",
+                )
     return list(seen.values())
 
 

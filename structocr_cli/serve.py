@@ -200,8 +200,6 @@ def run(
             log("warning", f"listening on {host}, not loopback: whoever can reach it can read "
                 "the usage figures of every key")  # fmt: skip
         log("info", f"serving {len(exporter.names)} keys at {url}")
-        if not exporter.names:
-            log("warning", "no keys selected: /metrics will be empty until a reload finds some")
         serving.start()
         while True:
             try:
@@ -222,8 +220,14 @@ def run(
 
 
 def _reload(exporter: Exporter, reload: Callable[[], Sequence[KeySpec]], log: Logger) -> None:
+    from structocr_cli.selection import NoKeysError
+
     try:
         specs = reload()
+    except NoKeysError as exc:  # serving no key, no alert could ever fire
+        log("warning", f"reload refused, still serving the {len(exporter.names)} keys in use: "
+            f"{redact(exc.one_line())}")  # fmt: skip
+        return
     except StructocrError as exc:
         log("error", f"reload failed, still serving the {len(exporter.names)} keys in use: "
             f"{redact(exc.one_line())}")  # fmt: skip

@@ -79,6 +79,7 @@ FAULTS: dict[str, Behaviour] = {
     "t-hang": lambda _: Reply(200, delay=60),
     "t-drop": lambda _: Reply(200, drop=True),
     "t-markup": lambda _: Reply.error(401, "[bold]x[/bold] :smile: \x1b[31mred\x07"),
+    "t-bidi": lambda _: Reply.error(403, "not \u202eyrev\u202c allowed\u200b \u2066here\u2069"),
     "t-end-of-time": lambda _: Reply.json(
         200, balance_document(period={"start": "9999-12-31T23:59:59-23:59"})
     ),

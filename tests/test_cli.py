@@ -391,3 +391,20 @@ def test_metavars_read_as_words(command: tuple[str, ...]) -> None:
     text = run(*command, "--help").stdout
     for leak in ("<str>", "<int", ":<", "{shell}", "<file|keyring>"):
         assert leak not in text, leak
+
+
+INVISIBLE = ("\u202e", "\u202c", "\u200b", "\u2066", "\u2069")
+
+
+def test_bidi_and_zero_width_characters_from_the_server_are_escaped_everywhere(
+    server: MockServer, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys.txt"
+    keys.write_text("ok = demo\nodd = t-bidi\n")
+    single = run("balance", "--base-url", server.url, env={"STRUCTOCR_API_KEY": "t-bidi"})
+    several = run("balance", "--base-url", server.url, "--keys-file", str(keys))
+    assert single.returncode == several.returncode == 40
+    assert "\\u202eyrev\\u202c" in single.stderr
+    assert "\\u202eyrev" in several.stdout
+    for text in (single.stdout, single.stderr, several.stdout, several.stderr):
+        assert not any(char in text for char in INVISIBLE), text

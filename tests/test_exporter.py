@@ -391,3 +391,12 @@ def test_a_malformed_redirect_is_a_counted_fetch_error(api: MockServer) -> None:
     assert found["structocr_up"] == {"profile=moved": 0, "profile=ok": 1}
     assert found["structocr_fetch_errors_total"] == {"code=bad_answer,profile=moved": 1}
     assert not [message for _, message, _ in log if "internal error" in message]
+
+
+def test_the_text_log_escapes_bidi_and_zero_width_characters() -> None:
+    import io
+
+    stream = io.StringIO()
+    serve.Logger("text", stream)("error", "HTTP 403: \u202eyrev\u202c \u200b", profile="p")
+    assert "\\u202eyrev\\u202c \\u200b" in stream.getvalue()
+    assert "\u202e" not in stream.getvalue()

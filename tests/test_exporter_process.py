@@ -94,6 +94,11 @@ def test_first_line_is_the_url_then_sighup_reloads_the_keys(
         assert "keys.txt, line 2: not a name=key line" in log
         assert "sk_live_not" not in log
         assert 'structocr_up{profile="second"} 1' in running.metrics()  # the old set
+        keys.write_text("# every key removed\n")  # no alert could fire on no key
+        running.process.send_signal(signal.SIGHUP)
+        log = running.wait_for("reload refused", in_what="log")
+        assert "warning: reload refused, still serving the 2 keys in use: no keys selected" in log
+        assert 'structocr_up{profile="second"} 1' in running.metrics()  # the old set
         code, _ = running.stop(signal.SIGINT)
     assert code == 0
     assert LONG_KEY not in running.log
@@ -157,7 +162,8 @@ def test_listening_beyond_loopback_warns(server: MockServer, tmp_path: Path) -> 
      (("--print-rules", "--alert-error-ratio", "2"), "--alert-error-ratio is a share"),
      (("--print-rules", "--job", 'a"b'), "is not a job name"),
      (("--min-interval", "0"), "--min-interval"),
-     (("--keys-file", "/nonexistent/keys"), "cannot read --keys-file")],
+     (("--keys-file", "/nonexistent/keys"), "cannot read --keys-file"),
+     (("--keys-file", "/dev/null"), "no keys selected: /dev/null has no name=key line")],
 )  # fmt: skip
 def test_exporter_option_errors(args: tuple[str, ...], says: str) -> None:
     result = run("exporter", *args)

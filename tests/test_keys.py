@@ -38,6 +38,11 @@ def test_sanitize_escapes_controls_and_caps_length() -> None:
     assert sanitize("x" * 500, limit=10) == "x" * 10 + "…"
 
 
+def test_sanitize_escapes_bidi_and_zero_width_characters_but_not_letters() -> None:
+    text = "a\u202eb\u200bc\u2066d\u2069\ufeff\u2028 café 日本"
+    assert sanitize(text) == "a\\u202eb\\u200bc\\u2066d\\u2069\\ufeff\\u2028 café 日本"
+
+
 def test_redact_leaves_ordinary_words_alone_for_short_keys() -> None:
     remember("x")
     assert redact("http://example.com") == "http://example.com"

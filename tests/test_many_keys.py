@@ -59,10 +59,10 @@ def test_selections_combine_in_order_each_name_once(config_file: Path) -> None:
     config_file.write_text('[profiles.b]\napi_key = "kb"\n[profiles.a]\napi_key = "ka"\n')
     selected = combined(
         from_profiles(["b"]), all_profiles(load_config(config_file)),
-        from_keys_file("c = kc\na = other\n", "keys.txt"),
+        from_keys_file("c = kc\n", "keys.txt"),
     )  # fmt: skip
-    assert [spec.name for spec in selected] == ["b", "a", "c"]
-    assert selected[1].flags.profile == "a"  # the first selection of a name wins
+    assert [spec.name for spec in selected] == ["b", "a", "c"]  # b named twice, kept once
+    assert selected[1].flags.profile == "a"
     assert selected[2].flags.api_key == "kc"
 
 
@@ -201,11 +201,11 @@ def test_profiles_and_all_profiles_combine_and_sort(
 ) -> None:
     config_file.write_text('[profiles.a]\napi_key = "demo"\n[profiles.b]\napi_key = "demo-low"\n')
     result = several(server, tmp_path, "--all-profiles", "--sort", "name",
-                     keys="z = demo\na = demo-404\n")  # fmt: skip
-    names = [line.split()[0] for line in result.stdout.splitlines()[1:4]]
-    assert names == ["a", "b", "z"]  # a comes from the profile, not the keys file
+                     keys="z = demo\nc = demo-404\n")  # fmt: skip
+    names = [line.split()[0] for line in result.stdout.splitlines()[1:5]]
+    assert names == ["a", "b", "z", "c"]  # by name, a key that failed last
     both = run("balance", "--base-url", server.url, "-p", "a", "-p", "b", "--json")
-    assert [item["profile"] for item in __import__("json").loads(both.stdout)] == ["a", "b"]
+    assert [item["profile"] for item in json.loads(both.stdout)] == ["a", "b"]
 
 
 def test_a_keys_file_on_stdin(server: MockServer) -> None:
@@ -334,3 +334,48 @@ def test_a_malformed_redirect_fails_its_own_key_only(
         items = json.loads(result.stdout)
         assert [(i["profile"], i["exit_code"]) for i in items] == [
             ("good", 0), ("moved", 61), ("port", 61)]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "text", ["", "# only a comment\n\n", None], ids=["empty", "comments", "devnull"]
+)
+@pytest.mark.parametrize("output", [(), ("--json",), ("-o", "tsv"), ("--watch", "5")])
+def test_no_keys_selected_is_a_usage_error_not_a_passed_gate(
+    server: MockServer, tmp_path: Path, text: str | None, output: tuple[str, ...]
+) -> None:
+    path = tmp_path / "keys.txt"
+    if text is not None:
+        path.write_text(text)
+    name = "/dev/null" if text is None else str(path)
+    result = run("balance", "--base-url", server.url, "--keys-file", name,
+                 "--min-remaining", "1000000", *output)  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert f"no keys selected: {name} has no name=key line" in result.stderr
+    assert result.stdout == ""
+
+
+def test_a_name_given_twice_in_a_keys_file_names_both_lines(
+    server: MockServer, tmp_path: Path
+) -> None:
+    text = "a = demo\n# a comment\na = demo-low\n"
+    result = several(server, tmp_path, "--min-remaining", "1000", keys=text)
+    assert result.returncode == 2
+    assert "keys.txt, lines 1 and 3: the name 'a' is given twice" in result.stderr
+    assert result.stdout == ""
+
+
+def test_a_profile_and_a_keys_file_line_with_one_name_and_two_keys(
+    server: MockServer, tmp_path: Path, config_file: Path
+) -> None:
+    config_file.write_text('[profiles.a]\napi_key = "demo"\n')
+    result = several(server, tmp_path, "-p", "a", keys="a = demo-low\n")
+    assert result.returncode == 2
+    assert 'the name "a" stands for two different keys' in result.stderr
+
+
+def test_a_byte_order_mark_before_the_first_name_is_not_part_of_it(
+    server: MockServer, tmp_path: Path
+) -> None:
+    result = several(server, tmp_path, "-o", "tsv", keys="\ufeffa = demo\nb = demo-low\n")
+    assert result.returncode == 0, result.stderr
+    assert {line.split("\t")[0] for line in result.stdout.splitlines()} == {"a", "b"}
