@@ -161,6 +161,8 @@ class Exporter:
         started = time.monotonic()
         request = replace(self.request, flags=key.spec.flags, started=started)
         outcome = check_balance(request, self.env, self.client)
+        # Redacting reads every key's runs: done before taking the lock every scrape needs.
+        error = None if outcome.error is None else redact(outcome.error.one_line())
         with self._lock:
             key.duration = time.monotonic() - started
             if outcome.balance is not None:
@@ -168,7 +170,7 @@ class Exporter:
             else:
                 key.errors[_code_name(outcome)] += 1
             event, key.in_flight = key.in_flight, None
-            line = self._log_line(key, outcome, started)
+            line = self._log_line(key, error, started)
         if line is not None:
             level, message = line
             masked = mask(outcome.settings.api_key.value) if outcome.settings else "-"
@@ -177,14 +179,14 @@ class Exporter:
             event.set()
 
     @staticmethod
-    def _log_line(key: _Key, outcome: Outcome, now: float) -> tuple[str, str] | None:
-        """What to log about this fetch, if anything (called with the lock held)."""
-        if outcome.error is None:
+    def _log_line(key: _Key, error: str | None, now: float) -> tuple[str, str] | None:
+        """What to log about a fetch that ended in ``error`` (None: it succeeded), if
+        anything; called with the lock held, so it only compares and counts."""
+        if error is None:
             if key.failing is None:
                 return None
             key.failing, key.quiet_repeats = None, 0
             return "info", "the balance is fetched again"
-        error = redact(outcome.error.one_line())
         if error == key.failing and now - key.logged_at < LOG_EVERY:
             key.quiet_repeats += 1
             return None

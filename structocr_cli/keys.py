@@ -9,9 +9,6 @@ _KEY_CHARS = re.compile(r"[\x21-\x7e]+")
 # Control characters C0, DEL and C1: terminals interpret some of them (ESC starts sequences).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
-_known_lock = threading.Lock()
-_known: set[str] = set()
-
 
 def key_problem(key: str) -> str | None:
     """Why ``key`` cannot be sent as a header value, or None. Never quotes the key."""
@@ -37,38 +34,60 @@ def mask(key: str) -> str:
 _MIN_REDACTED = 8
 
 
+class _Known:
+    """The keys seen in this process, and every run of 8 of their characters: built as keys
+    are remembered, so that redacting is one pass over the text whatever the number of keys
+    (thousands, with a large --keys-file)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.keys: set[str] = set()
+        self.runs: set[str] = set()
+
+    def add(self, key: str) -> None:
+        with self._lock:  # membership tests need no lock: a set only grows under it
+            if key not in self.keys:
+                self.runs.update(key[i : i + _MIN_REDACTED] for i in range(len(key) - 7))
+                self.keys.add(key)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.keys.clear()
+            self.runs.clear()
+
+
+_known = _Known()
+
+
 def remember(key: str) -> None:
     """Register a key so that ``redact`` removes it from any text shown to the user."""
     if len(key) >= _MIN_REDACTED:
-        with _known_lock:
-            _known.add(key)
+        _known.add(key)
 
 
 def redact(text: str) -> str:
-    """Replace every remembered key in ``text`` by its masked form, and any run of 8 or more
-    of its characters (a server that echoes part of the key) by asterisks."""
-    with _known_lock:
-        keys = sorted(_known, key=len, reverse=True)
-    for key in keys:
-        text = text.replace(key, mask(key))
-        text = _mask_fragments(text, key)
-    return text
+    """Replace every remembered key in ``text`` by its masked form, and any other run of 8 or
+    more of a key's characters (a server that echoes part of the key) by asterisks.
 
-
-def _mask_fragments(text: str, key: str) -> str:
+    A run is a stretch of text whose every 8 characters in a row occur in some key; it is
+    found in one pass, with a set lookup per character."""
+    runs = _known.runs
+    if not runs or len(text) < _MIN_REDACTED:
+        return text
     out: list[str] = []
-    i = 0
-    while i < len(text):
-        # The longest run of the key's characters, in the key's order, starting here.
-        j = i + _MIN_REDACTED
-        if j <= len(text) and text[i:j] in key:
-            while j < len(text) and text[i : j + 1] in key:
-                j += 1
-            out.append("*" * 8)
-            i = j
-        else:
-            out.append(text[i])
+    i = done = 0
+    last = len(text) - _MIN_REDACTED
+    while i <= last:
+        if text[i : i + _MIN_REDACTED] not in runs:
             i += 1
+            continue
+        j = i + _MIN_REDACTED
+        while j < len(text) and text[j - _MIN_REDACTED + 1 : j + 1] in runs:
+            j += 1
+        found = text[i:j]
+        out += (text[done:i], mask(found) if found in _known.keys else "*" * 8)
+        i = done = j
+    out.append(text[done:])
     return "".join(out)
 
 

@@ -46,3 +46,12 @@ def test_sanitize_escapes_bidi_and_zero_width_characters_but_not_letters() -> No
 def test_redact_leaves_ordinary_words_alone_for_short_keys() -> None:
     remember("x")
     assert redact("http://example.com") == "http://example.com"
+
+
+def test_redact_with_thousands_of_keys_masks_each_whole_and_in_part() -> None:
+    keys = [f"sk_live_{n:06d}_abcdefgh" for n in range(2000)]
+    for key in keys:
+        remember(key)
+    text = f"a {keys[1234]} b {keys[7][3:15]} c {keys[1999]}"
+    assert redact(text) == f"a {mask(keys[1234])} b ******** c {mask(keys[1999])}"
+    assert redact("nothing of a key here") == "nothing of a key here"
