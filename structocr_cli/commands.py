@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -139,17 +140,48 @@ def watch_keys(
     else:
         screen = nullcontext(None)
     try:
-        with screen as draw:
+        with _terminate_as_interrupt(), screen as draw:
 
             def show(seen: watch.Watch) -> None:
                 if draw is not None:
                     draw(seen.screen())
                 elif not quiet:
-                    write_out(lambda: watch.write_line(seen.document(), out), out)
+                    try:
+                        watch.write_line(seen.document(), out)
+                    except BrokenPipeError:  # `| head -1`: nobody reads any more
+                        silence(out)
+                        raise _ReaderGone from None
 
             return watch.run(state, refresh, show, say, count)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: a stop as asked, the screen restored
         return 0
+    except _ReaderGone:  # as `balance | head -1` ends: the last refresh's code
+        return state.exit_code()
+
+
+class _ReaderGone(Exception):
+    """stdout's reader went away: a watch has nobody to refresh for."""
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a stopping container or CI job) stops a watch as Ctrl-C does, so
+    that the live screen is taken down and the cursor shown again."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def github_actions() -> bool:

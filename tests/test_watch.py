@@ -7,6 +7,7 @@ the API answers between refreshes); one real-process test shows the screen in a 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
@@ -174,8 +175,10 @@ def test_ctrl_c_during_a_watch_is_a_clean_stop(
     assert code == 0  # stopped as asked, though a gate was breached
 
 
-def test_the_live_screen_in_a_terminal(stepping: MockServer, tmp_path: Path) -> None:
-    """A real terminal (pty): the screen is drawn in place, and Ctrl-C ends with exit 0."""
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_the_live_screen_in_a_terminal(stepping: MockServer, tmp_path: Path, stop: str) -> None:
+    """A real terminal (pty): the screen is drawn in place, and Ctrl-C or SIGTERM ends it
+    with exit 0 and the cursor shown again."""
     pty = pytest.importorskip("pty")
     import select
     import signal
@@ -196,7 +199,8 @@ def test_the_live_screen_in_a_terminal(stepping: MockServer, tmp_path: Path) -> 
     while b"Account of" not in seen and time.monotonic() < give_up:
         if select.select([fd], [], [], 0.2)[0]:
             seen += _read(fd)
-    os.kill(pid, signal.SIGINT)
+    drawn = len(seen)
+    os.kill(pid, getattr(signal, stop))
     while select.select([fd], [], [], 2)[0] and (chunk := _read(fd)):
         seen += chunk
     _, status = os.waitpid(pid, 0)
@@ -207,6 +211,7 @@ def test_the_live_screen_in_a_terminal(stepping: MockServer, tmp_path: Path) -> 
     assert "SINCE START" in screen
     assert "Invalid or inactive API key" in screen
     assert LONG_KEY not in screen
+    assert "\x1b[?25h" in screen[drawn:]  # the cursor shown again after the stop
     assert os.waitstatus_to_exitcode(status) == 0
 
 
@@ -276,3 +281,43 @@ def test_an_account_breach_is_told_once_while_one_of_its_keys_fails(
         "a, b: gate cleared: --min-remaining",
     ]  # nothing when b failed (unknown) or came back (still breached)
     assert result.returncode == 0
+
+
+class _Gone(io.StringIO):
+    """A pipe whose reader has left: every write fails as it would after ``| head -1``."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.parametrize(("gate", "code"), [(("--min-remaining", "100000"), 1), ((), 0)])
+def test_a_watch_ends_when_its_reader_goes_away(
+    stepping: MockServer,
+    sleeps: list[float],
+    monkeypatch: pytest.MonkeyPatch,
+    gate: tuple[str, ...],
+    code: int,
+) -> None:
+    from structocr_cli.cli import main
+
+    monkeypatch.setattr("sys.stdout", _Gone())
+    monkeypatch.setenv("STRUCTOCR_API_KEY", "steady-key-1234")
+    result = main(["balance", "--base-url", stepping.url, "--watch", "5", *gate])
+    assert result == code  # the gate's verdict, as `balance | head -1` gives
+    assert sleeps == []  # no second refresh for nobody
+
+
+def test_a_watch_piped_into_head_ends_with_head(stepping: MockServer, tmp_path: Path) -> None:
+    """A real pipe: once head has its line and exits, the next refresh ends the watch."""
+    import subprocess
+
+    from tests.conftest import STRUCTOCR
+
+    command = (f"'{STRUCTOCR}' balance --base-url '{stepping.url}' --api-key steady-key-1234 "
+               "--watch 5 | head -1; echo \"exit ${PIPESTATUS[0]}\"")  # fmt: skip
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
+                            timeout=30, check=False)  # fmt: skip
+    first, last = result.stdout.splitlines()
+    assert json.loads(first)["refresh"] == 1
+    assert last == "exit 0"
+    assert stepping.requests("steady-key-1234") == 2  # the refresh that found the pipe closed
