@@ -43,6 +43,7 @@ from structocr_cli.errors import (
     HTTPStatusError,
     NoAnswerError,
     RedirectError,
+    RefusedURLError,
     StructocrError,
 )
 from structocr_cli.keys import key_problem, sanitize
@@ -195,6 +196,7 @@ class BalanceClient:
         if deadline is None:
             deadline = self._clock() + timeout
         url = first = f"{base_url}/account/balance"
+        _refuse_plain_http_via_proxy(url)
         attempt = hops = 0
         while True:
             attempt += 1
@@ -350,6 +352,24 @@ def _too_late(failure: _Retryable, timeout: float) -> StructocrError:
     if isinstance(error, HTTPStatusError):
         return error.with_hint(hint)
     return NoAnswerError(error.message, hint)
+
+
+def _refuse_plain_http_via_proxy(url: str) -> None:
+    """Plain http is allowed for loopback only (settings.check_base_url), and only when the
+    request goes there directly: a proxy from the environment would receive the key in the
+    clear. Judged with requests' own choice of proxy (HTTP_PROXY, ALL_PROXY, NO_PROXY)."""
+    if not url.startswith("http://"):
+        return
+    if requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url)):
+        raise RefusedURLError(
+            f"refused base URL {_host(url)}: plain http would go through the proxy "
+            f"{_proxy_for(url)}, which would see the API key unencrypted",
+            f"Exempt the host from the proxy with NO_PROXY={_hostname(url)}, or use https",
+        )
+
+
+def _hostname(url: str) -> str:
+    return sanitize(urlsplit(url).hostname or "", 80)
 
 
 def _proxy_for(url: str) -> str:

@@ -239,14 +239,35 @@ def test_mock_imports_only_the_standard_library() -> None:
     assert not set(json.loads(out.replace("'", '"'))) & (HEAVY | {"typer"})
 
 
-def test_proxy_from_the_environment_is_used(server: MockServer) -> None:
-    # Nothing listens at the base URL: only a request through the proxy (the mock) succeeds.
-    proxy = server.url.removesuffix("/v1")
-    result = run(
-        "balance", "--json", "--base-url", "http://127.0.0.1:9/v1", "--api-key", "demo",
-        env={"HTTP_PROXY": proxy, "NO_PROXY": ""},
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+def test_proxy_from_the_environment_is_used_and_sees_no_key() -> None:
+    """HTTPS goes through HTTPS_PROXY as a CONNECT tunnel: the proxy learns the host, never
+    the key (plain http through a proxy is refused: see test_client)."""
+    import socket
+    import threading
+
+    seen: list[bytes] = []
+    with socket.socket() as proxy:
+        proxy.bind(("127.0.0.1", 0))
+        proxy.listen()
+
+        def answer() -> None:  # every attempt (the client retries)
+            proxy.settimeout(10)
+            for _ in range(3):
+                conn, _ = proxy.accept()
+                with conn:
+                    seen.append(conn.recv(65536))
+                    conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        result = run(
+            "balance", "--json", "--base-url", "https://structocr.test/v1", "--api-key", LONG_KEY,
+            env={"HTTPS_PROXY": f"http://127.0.0.1:{proxy.getsockname()[1]}", "NO_PROXY": ""},
+        )  # fmt: skip
+        thread.join(10)
+    assert seen and all(data.startswith(b"CONNECT structocr.test:443 HTTP/1.") for data in seen)
+    assert not [data for data in seen if LONG_KEY.encode() in data]
+    assert result.returncode == 60, result.stderr
 
 
 def test_missing_ca_bundle_is_reported_not_a_crash(server: MockServer) -> None:

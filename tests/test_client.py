@@ -371,3 +371,38 @@ def test_one_client_serves_many_threads() -> None:
         for thread in threads:
             thread.join()
     assert results == [79] * 8
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY"])
+def test_plain_http_to_loopback_through_a_proxy_is_refused(
+    server: MockServer, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    """The key would cross the network in the clear to the proxy: exit 2, nothing sent."""
+    import socket
+
+    from tests.conftest import LONG_KEY, run
+
+    with socket.socket() as proxy:
+        proxy.bind(("127.0.0.1", 0))
+        proxy.listen()
+        proxy.setblocking(False)
+        address = f"http://127.0.0.1:{proxy.getsockname()[1]}"
+        monkeypatch.delenv("NO_PROXY")
+        result = run("balance", "--base-url", server.url, env={
+            variable: address, "STRUCTOCR_API_KEY": LONG_KEY})  # fmt: skip
+        with pytest.raises(BlockingIOError):
+            proxy.accept()  # nobody connected to the proxy
+    assert result.returncode == 2, result.stderr
+    assert "plain http would go through the proxy 127.0.0.1:" in result.stderr
+    assert "NO_PROXY=127.0.0.1" in result.stderr
+
+
+def test_plain_http_to_loopback_exempted_from_the_proxy_goes_direct(
+    server: MockServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import run
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    result = run("balance", "--json", "--base-url", server.url, env={
+        "HTTP_PROXY": "http://127.0.0.1:9", "STRUCTOCR_API_KEY": "demo"})  # fmt: skip
+    assert result.returncode == 0, result.stderr

@@ -192,8 +192,9 @@ def test_a_refusing_proxy_is_named_as_the_proxy(server: MockServer) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     proxy = f"http://user:secret-pw@127.0.0.1:{port}"
-    env = {"HTTP_PROXY": proxy, "http_proxy": proxy, "NO_PROXY": "", "no_proxy": ""}
-    result = run("balance", "--base-url", server.url, "--api-key", "demo", env=env)
+    env = {"HTTPS_PROXY": proxy, "https_proxy": proxy, "NO_PROXY": "", "no_proxy": ""}
+    result = run("balance", "--base-url", "https://structocr.test/v1", "--api-key", "demo",
+                 env=env)  # fmt: skip
     assert result.returncode == 60
     assert f"no answer from the proxy 127.0.0.1:{port} (on the way to " in result.stderr
     assert "HTTPS_PROXY" in result.stderr
