@@ -113,10 +113,11 @@ def read_config_bytes(path: Path) -> bytes | None:
             "directory": f"Point {ENV_CONFIG} at a TOML file",
             "not_regular": f"Point {ENV_CONFIG} at a TOML file",
             "too_large": "A config file holds a few profiles; check the path",
+            "permission": f"Fix the file's permissions, or point {ENV_CONFIG} at another file",
+            "descriptors": "Too many files or connections are open; raise the limit "
+            "(ulimit -n; LimitNOFILE= in a systemd unit) or close some",
         }
-        hint = hints.get(
-            exc.kind, f"Fix the file's permissions, or point {ENV_CONFIG} at another file"
-        )
+        hint = hints.get(exc.kind, f"Check the file, or point {ENV_CONFIG} at another file")
         raise ConfigError(f"cannot read config file {path}: {exc}", hint) from None
 
 

@@ -41,6 +41,29 @@ def _refuse_symlinks(path: Path) -> None:
             )
 
 
+def _refuse_special(path: Path) -> None:
+    """Only a regular file is replaced: ``os.replace`` over /dev/null (an empty config for
+    reading) would turn the device into a file holding the key."""
+    import stat
+
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if stat.S_ISREG(mode) or stat.S_ISLNK(mode):  # links: _refuse_symlinks says why
+        return
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a device"),
+             (stat.S_ISBLK, "a device"), (stat.S_ISFIFO, "a named pipe"),
+             (stat.S_ISSOCK, "a socket"))  # fmt: skip
+    kind = next((name for test, name in kinds if test(mode)), "not a regular file")
+    raise UsageError(
+        f"refusing to write the config file {path}: it is {kind}, not a regular file",
+        "Point STRUCTOCR_CONFIG at a regular file, or at a path that does not exist yet",
+    )
+
+
 def _ensure_directory(directory: Path) -> None:
     try:
         # Only directories made here are 0700; an existing one (maybe shared) is left alone.
@@ -123,9 +146,11 @@ def _fsync_directory(directory: Path) -> None:
 def update(path: Path, change: Change) -> None:
     """Apply ``change`` to the file at ``path`` under the lock, atomically."""
     _refuse_symlinks(path)
+    _refuse_special(path)  # before the lock file, which would land beside it (/dev)
     _ensure_directory(path.parent)
     _refuse_symlinks(path)
     with _locked(path):
+        _refuse_special(path)
         raw = read_config_bytes(path) or b""
         config = parse_config(path, raw)  # a broken file is refused, never rewritten
         document = tomlkit.parse(raw.decode("utf-8"))

@@ -23,7 +23,8 @@ CONFIG_CAP = 1024 * 1024
 
 class ReadError(Exception):
     """Why a read failed, in words that fit after "cannot read X: "; ``kind`` says which
-    case it is: "directory", "not_regular", "too_large", "silent" or "os"."""
+    case it is: "directory", "not_regular", "too_large", "silent", "permission",
+    "descriptors" (the process or system has no file descriptor left) or "os"."""
 
     def __init__(self, reason: str, kind: str = "os") -> None:
         super().__init__(reason)
@@ -41,7 +42,7 @@ def read_path(path: Path, cap: int, deadline: float | None, regular_only: bool) 
     except FileNotFoundError:
         raise
     except OSError as exc:
-        raise ReadError(exc.strerror or str(exc)) from None
+        raise _os_error(exc) from None
     try:
         mode = os.fstat(fd).st_mode
     except OSError as exc:
@@ -111,6 +112,19 @@ def read_stdin(cap: int, deadline: float | None, what: str) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise UsageError(f"cannot read {what} from stdin: it is not UTF-8 text") from None
+
+
+def _os_error(exc: OSError) -> ReadError:
+    import errno
+
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.EMFILE, errno.ENFILE):  # not the file's fault: say so
+        return ReadError(f"{reason} (no file descriptor left)", "descriptors")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return ReadError(reason, "permission")
+    if exc.errno == errno.ENXIO:  # a socket, or a device with nothing behind it
+        return ReadError("it is not a regular file", "not_regular")
+    return ReadError(reason)
 
 
 def _silent() -> ReadError:

@@ -265,7 +265,8 @@ def test_proxy_from_the_environment_is_used_and_sees_no_key() -> None:
             env={"HTTPS_PROXY": f"http://127.0.0.1:{proxy.getsockname()[1]}", "NO_PROXY": ""},
         )  # fmt: skip
         thread.join(10)
-    assert seen and all(data.startswith(b"CONNECT structocr.test:443 HTTP/1.") for data in seen)
+    assert seen
+    assert all(data.startswith(b"CONNECT structocr.test:443 HTTP/1.") for data in seen)
     assert not [data for data in seen if LONG_KEY.encode() in data]
     assert result.returncode == 60, result.stderr
 

@@ -206,6 +206,48 @@ def test_symlinked_file_is_refused(config_file: Path, tmp_path: Path) -> None:
     assert target.read_text() == "# precious\n"
 
 
+def _special(path: Path, kind: str) -> None:
+    import socket
+    import stat
+
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "socket":
+        socket.socket(socket.AF_UNIX).bind(str(path))
+    else:  # a node like /dev/null's (1, 3): only root may make one
+        try:
+            os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        except PermissionError:
+            pytest.skip("making a device node needs root")
+
+
+@pytest.mark.parametrize(
+    ("kind", "says"),
+    [("device", "refusing to write the config file {}: it is a device, not a regular file"),
+     ("fifo", "cannot read config file {}: it is not a regular file"),
+     ("directory", "cannot read config file {}: it is a directory"),
+     ("socket", "cannot read config file {}: it is not a regular file")],
+)  # fmt: skip
+def test_a_config_path_that_is_no_regular_file_is_never_replaced(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch, kind: str, says: str
+) -> None:
+    """STRUCTOCR_CONFIG=/dev/null reads as an empty config; writing must not replace the
+    device with a file holding the key. A node like /dev/null's stands in for it (testing
+    on the real one would destroy it if this ever failed)."""
+    _special(config_file, kind)
+    if kind == "device":
+        monkeypatch.setattr(os, "devnull", str(config_file))
+    before = config_file.lstat()
+    result = set_key("k-123456789", "-p", "a")
+    assert result.returncode == 2, result.stderr
+    assert says.format(config_file) in result.stderr
+    after = config_file.lstat()
+    assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino)
+    assert not config_file.with_name("config.toml.lock").exists()
+
+
 def test_symlinked_lock_file_is_refused(config_file: Path, tmp_path: Path) -> None:
     target = tmp_path / "elsewhere" / "target"
     target.parent.mkdir()

@@ -103,3 +103,26 @@ def test_set_key_from_an_endless_stdin_is_refused(isolated: Path) -> None:
     assert result.returncode == 2
     assert "more than 4 KiB" in result.stderr
     assert not (isolated / "config.toml").exists()
+
+
+def test_running_out_of_descriptors_is_named_as_such_not_as_permissions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from structocr_cli import reads
+    from structocr_cli.config import read_config_bytes
+    from structocr_cli.errors import ConfigError
+
+    path = tmp_path / "config.toml"
+    path.write_text("")
+
+    def exhausted(*args: object) -> int:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(reads.os, "open", exhausted)
+    with pytest.raises(ConfigError) as caught:
+        read_config_bytes(path)
+    assert "Too many open files (no file descriptor left)" in caught.value.message
+    assert "LimitNOFILE" in caught.value.hint
+    assert "permission" not in caught.value.one_line()
