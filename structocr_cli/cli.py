@@ -189,6 +189,14 @@ def _check_timeout(value: float | None) -> float | None:
     return value
 
 
+def _finite(value: float | None) -> float | None:
+    """A float option's value, refused when it is NaN or infinite: click's range check
+    lets NaN through (every comparison with it is false)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter("must be a finite number")
+    return value
+
+
 def _timeout(flag: float | None) -> float:
     """--timeout, else STRUCTOCR_TIMEOUT (an error in it names the variable), else 30."""
     if flag is not None:
@@ -410,7 +418,9 @@ def balance(
             "--watch",
             metavar="SECONDS",
             min=5,
-            help="Refresh every SECONDS (at least 5) until Ctrl-C: a live table on a "
+            max=86400,
+            callback=_finite,
+            help="Refresh every SECONDS (5 to 86400) until Ctrl-C: a live table on a "
             "terminal, one JSON document per line otherwise.",
             show_default=False,
         ),
@@ -525,6 +535,7 @@ def exporter(
             metavar="SECONDS",
             min=1,
             max=86400,
+            callback=_finite,
             help="Fetch each key at most once per SECONDS; scrapes in between get the cache.",
         ),
     ] = 60,
@@ -534,6 +545,8 @@ def exporter(
             "--stale-after",
             metavar="SECONDS",
             min=1,
+            max=604800,
+            callback=_finite,
             help="A key whose last success is older is down (structocr_up 0) and its figures "
             "are left out. [default: 3 x --min-interval]",
             show_default=False,
@@ -546,6 +559,7 @@ def exporter(
             metavar="SECONDS",
             min=0,
             max=600,
+            callback=_finite,
             help="Answer a scrape within SECONDS; a fetch still running is served from cache.",
         ),
     ] = 10,
@@ -684,6 +698,7 @@ def mock(
             metavar="MS",
             min=0,
             max=60_000,
+            callback=_finite,
             help="Wait this long before every answer, to rehearse a slow API.",
         ),
     ] = 0,

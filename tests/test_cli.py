@@ -430,3 +430,26 @@ def test_bidi_and_zero_width_characters_from_the_server_are_escaped_everywhere(
     assert "\\u202eyrev" in several.stdout
     for text in (single.stdout, single.stderr, several.stdout, several.stderr):
         assert not any(char in text for char in INVISIBLE), text
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [(("balance", "--watch", "nan"), "'--watch': must be a finite number"),
+     (("balance", "--watch", "inf"), "'--watch': inf is not in the range 5<=x<=86400"),
+     (("balance", "--watch", "1e308"), "'--watch': 1e+308 is not in the range"),
+     (("exporter", "--min-interval", "nan"), "'--min-interval': must be a finite number"),
+     (("exporter", "--stale-after", "nan"), "'--stale-after': must be a finite number"),
+     (("exporter", "--stale-after", "1e308"), "'--stale-after': 1e+308 is not in the range"),
+     (("exporter", "--scrape-timeout", "-inf"), "'--scrape-timeout': -inf is not in the"),
+     (("exporter", "--scrape-timeout", "NaN"), "'--scrape-timeout': must be a finite number"),
+     (("mock", "--latency-ms", "nan"), "'--latency-ms': must be a finite number"),
+     (("exporter", "--print-rules", "--alert-credits", "nan"), "--alert-credits must be"),
+     (("balance", "--timeout", "nan"), "'--timeout': must be a number of seconds")],
+)  # fmt: skip
+def test_float_options_refuse_non_finite_values_in_their_own_message(
+    args: tuple[str, ...], says: str
+) -> None:
+    result = run(*args, env={"STRUCTOCR_API_KEY": "demo"})
+    assert result.returncode == 2, result.stderr
+    assert says in result.stderr
+    assert "internal error" not in result.stderr
