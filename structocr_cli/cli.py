@@ -560,9 +560,10 @@ def exporter(
             min=0,
             max=600,
             callback=_finite,
-            help="Answer a scrape within SECONDS; a fetch still running is served from cache.",
+            help="Answer a scrape within SECONDS, or sooner when the scraper says it gives up "
+            "sooner; a fetch still running is served from cache.",
         ),
-    ] = 10,
+    ] = 8,
     concurrency: Annotated[
         int,
         typer.Option(

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -80,7 +81,7 @@ class Exporter:
         *,
         min_interval: float = 60.0,
         stale_after: float | None = None,
-        scrape_timeout: float = 10.0,
+        scrape_timeout: float = 8.0,
         concurrency: int = 8,
         client: BalanceClient | None = None,
         log: Log | None = None,
@@ -97,9 +98,15 @@ class Exporter:
         self._lock = threading.Lock()
         self._keys: dict[str, _Key] = {}
         self._jobs: queue.SimpleQueue[_Key] = queue.SimpleQueue()
+        self.worker_restarts = 0
+        """Fetch workers that died and were replaced (a bug, or the machine's limits)."""
         self.use(specs)
         for n in range(max(concurrency, 1)):
-            threading.Thread(target=self._work, name=f"structocr-fetch-{n}", daemon=True).start()
+            self._start_worker(n)
+
+    def _start_worker(self, n: int) -> None:
+        name = f"structocr-fetch-{n}"
+        threading.Thread(target=self._work, args=(n,), name=name, daemon=True).start()
 
     @property
     def names(self) -> list[str]:
@@ -116,9 +123,10 @@ class Exporter:
                 kept = old.get(spec.name)
                 self._keys[spec.name] = kept if kept and kept.spec == spec else _Key(spec)
 
-    def scrape(self) -> list[View]:
-        """Every key, after fetching those that are due (waiting at most scrape_timeout)."""
-        deadline = time.monotonic() + self.scrape_timeout
+    def scrape(self, timeout: float | None = None) -> list[View]:
+        """Every key, after fetching those that are due, waiting for them at most
+        ``timeout`` seconds (default: scrape_timeout)."""
+        deadline = time.monotonic() + (self.scrape_timeout if timeout is None else timeout)
         for event in self._start_due():
             event.wait(max(deadline - time.monotonic(), 0.0))
         now = time.time()
@@ -144,18 +152,35 @@ class Exporter:
                     waits.append(key.in_flight)
         return waits
 
-    def _work(self) -> None:
+    def _work(self, n: int) -> None:
+        try:
+            self._serve_jobs()
+        except BaseException as exc:  # escaped even the loop's own handling: replace it
+            with self._lock:
+                self.worker_restarts += 1
+            self._say("error", f"a fetch worker failed ({type(exc).__name__}); replaced")
+            self._start_worker(n)
+
+    def _serve_jobs(self) -> None:
         while True:
             key = self._jobs.get()
             try:
                 self._fetch(key)
             except BaseException as exc:  # a bug: logged, and the worker goes on
-                self.log("error", f"internal error while fetching: {type(exc).__name__}",
-                         profile=key.spec.name)  # fmt: skip
-                with self._lock:
-                    event, key.in_flight = key.in_flight, None
-                if event is not None:
-                    event.set()
+                self._release(key)
+                self._say("error", f"internal error while fetching: {type(exc).__name__}",
+                          profile=key.spec.name)  # fmt: skip
+
+    def _release(self, key: _Key) -> None:
+        with self._lock:
+            event, key.in_flight = key.in_flight, None
+        if event is not None:
+            event.set()
+
+    def _say(self, level: str, message: str, **fields: str) -> None:
+        """Log, and never let the log (a closed stderr) stop a worker."""
+        with contextlib.suppress(Exception):  # nowhere left to say it
+            self.log(level, message, **fields)
 
     def _fetch(self, key: _Key) -> None:
         started = time.monotonic()
@@ -174,7 +199,7 @@ class Exporter:
         if line is not None:
             level, message = line
             masked = mask(outcome.settings.api_key.value) if outcome.settings else "-"
-            self.log(level, message, profile=key.spec.name, key=masked)
+            self._say(level, message, profile=key.spec.name, key=masked)
         if event is not None:
             event.set()
 
@@ -208,10 +233,11 @@ _OWN_HELP = {
     "scrape_duration_seconds": "How long the last fetch of the key's balance took.",
     "last_success_timestamp_seconds": "When the key's balance was last fetched, Unix time.",
     "fetch_errors": "Fetches of the key's balance that failed, by exit-code name.",
+    "exporter_worker_restarts": "Fetch workers that died and were replaced.",
 }
 
 
-def exposition(views: Sequence[View], openmetrics: bool) -> str:
+def exposition(views: Sequence[View], openmetrics: bool, restarts: int = 0) -> str:
     """The metrics text for a scrape: OpenMetrics (ending in ``# EOF``) or the classic
     Prometheus text format. Cached figures carry the time they were fetched."""
     from structocr_cli.machine import EOF, balance_families, family
@@ -237,4 +263,6 @@ def exposition(views: Sequence[View], openmetrics: bool) -> str:
                                 ("fetch_errors", errors, "counter")):  # fmt: skip
         if samples:
             parts.append(family(name, _OWN_HELP[name], samples, kind, openmetrics))
+    name = "exporter_worker_restarts"
+    parts.append(family(name, _OWN_HELP[name], [((), restarts, None)], "counter", openmetrics))
     return "".join(parts) + (EOF if openmetrics else "")

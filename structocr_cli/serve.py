@@ -5,8 +5,10 @@ the keys). Standard library only.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
+import math
 import queue
 import signal
 import socket
@@ -52,9 +54,11 @@ def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host.partition("%")[0])
     except ValueError:  # a host name: it may resolve to anything
         return False
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is 127.0.0.1
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 def wants_openmetrics(accept: str) -> bool:
@@ -84,6 +88,8 @@ class Logger:
     def __init__(self, form: str, stream: IO[str] | None = None) -> None:
         self.form = form
         self.stream = stream or sys.stderr
+        self.dropped = 0
+        """Lines that could not be written (a closed stderr)."""
         self._lock = threading.Lock()
 
     def __call__(self, level: str, message: str, **fields: str) -> None:
@@ -95,22 +101,96 @@ class Logger:
             named = "".join(f" {name}={sanitize(value, 80)}" for name, value in fields.items())
             line = f"{when} {level}{named}: {sanitize(message, 1000)}"
         with self._lock:
-            print(line, file=self.stream, flush=True)
+            try:
+                print(line, file=self.stream, flush=True)
+            except (OSError, ValueError):  # stderr closed or gone: the work goes on
+                self.dropped += 1
+
+
+REQUEST_DEADLINE = 10.0
+"""Seconds a client has to send a whole request, from when the server starts waiting for
+it, however slowly it trickles in: a socket timeout is reset by every byte."""
 
 
 class _Server(ThreadingHTTPServer):
+    """A threading server that holds at most ``max_connections`` connections, dropping the
+    oldest that is not being answered when a new one comes, and drops any connection whose
+    request is not complete ``REQUEST_DEADLINE`` seconds after the wait for it began: slow
+    clients cannot use up the threads or the file descriptors that scrapes need."""
+
     daemon_threads = True  # a stop never waits for a scrape
+    request_queue_size = 512  # a burst of connections waits in the kernel, not refused
     exporter: Exporter
     log: Logger
+    max_connections = 256
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        self._waiting: dict[socket.socket, float] = {}
+        """Connections not being answered, by when the wait for their request began."""
+        self._answering: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        self.dropped = 0
+        """Connections dropped: the oldest idle when the cap was reached, or too slow."""
+        threading.Thread(target=self._reap, name="structocr-reaper", daemon=True).start()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            if len(self._waiting) + len(self._answering) >= self.max_connections:
+                oldest = min(self._waiting, key=self._waiting.__getitem__, default=None)
+                if oldest is None:  # every connection is being answered: refuse this one
+                    self.dropped += 1
+                    self.shutdown_request(request)
+                    return
+                self._drop(oldest)
+            self._waiting[request] = time.monotonic()
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._waiting.pop(request, None)
+            self._answering.discard(request)
+        super().shutdown_request(request)
+
+    def waiting(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._answering.discard(connection)
+            self._waiting[connection] = time.monotonic()
+
+    def answering(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            if self._waiting.pop(connection, None) is not None:
+                self._answering.add(connection)
+
+    def _drop(self, connection: socket.socket) -> None:
+        """Wake the connection's thread with an end of file; it closes the socket itself
+        (called with the lock held)."""
+        self._waiting.pop(connection, None)
+        self.dropped += 1
+        with contextlib.suppress(OSError):  # already gone
+            connection.shutdown(socket.SHUT_RDWR)
+
+    def _reap(self) -> None:
+        while True:
+            time.sleep(0.5)
+            late = time.monotonic() - REQUEST_DEADLINE
+            with self._connections_lock:
+                for connection in [c for c, since in self._waiting.items() if since < late]:
+                    self._drop(connection)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        # A scraper that hangs up mid-answer is routine; nothing here prints a traceback.
+        # A client that hangs up or is dropped mid-answer is routine, and under a flood of
+        # them a line each would drown the log; anything else is one line, never a traceback.
         error = sys.exc_info()[1]
-        self.log("warning", f"while answering {client_address[0]}: {type(error).__name__}")
+        if not isinstance(error, ConnectionError | TimeoutError):
+            self.log("warning", f"while answering {client_address[0]}: {type(error).__name__}")
 
 
 class _Server6(_Server):
     address_family = socket.AF_INET6
+
+
+SCRAPE_TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -118,48 +198,89 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     timeout = 30
-    """Seconds a connection may stay silent: an idle or stalled client does not hold a
-    thread for ever (a scraper keeping its connection between scrapes reconnects)."""
+    """Seconds a single read or write may block (the whole request has REQUEST_DEADLINE)."""
+
+    def handle_one_request(self) -> None:
+        self.server.waiting(self.connection)
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        # No request here has a body; one that claims one would be read as the next
+        # request (two answers to one), and a chunked one as garbage: refuse, and close.
+        length = self.headers.get("Content-Length", "0").strip()
+        if length not in ("", "0") or "Transfer-Encoding" in self.headers:
+            self.send_error(400, "A request body is not accepted here")
+            return False
+        self.server.answering(self.connection)
+        return True
 
     def do_GET(self) -> None:
+        self._route(body=True)
+
+    def do_HEAD(self) -> None:
+        self._route(body=False)
+
+    def _route(self, body: bool) -> None:
         path = urlsplit(self.path).path
         if path == "/metrics":
-            self._metrics()
+            self._metrics(body)
         elif path == "/":
-            self._send(200, "text/html; charset=utf-8", _HOME)
+            self._send(200, "text/html; charset=utf-8", _HOME, body)
         elif path == "/healthz":
-            self._send(200, "text/plain; charset=utf-8", b"ok\n")
+            self._send(200, "text/plain; charset=utf-8", b"ok\n", body)
         else:
-            self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics\n")
+            self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics\n", body)
 
-    def _metrics(self) -> None:
+    def _metrics(self, body: bool) -> None:
         from structocr_cli.exporter import exposition
 
+        exporter = self.server.exporter
         openmetrics = wants_openmetrics(self.headers.get("Accept", ""))
+        budget = scrape_budget(exporter.scrape_timeout, self.headers.get(SCRAPE_TIMEOUT_HEADER))
         try:
-            text = exposition(self.server.exporter.scrape(), openmetrics)
+            text = exposition(exporter.scrape(budget), openmetrics, exporter.worker_restarts)
         except Exception as exc:  # a bug: said once, and Prometheus sees a failed scrape
             self.server.log("error", f"internal error while rendering: {type(exc).__name__}")
-            self._send(500, "text/plain; charset=utf-8", b"internal error: see the log\n")
+            self._send(500, "text/plain; charset=utf-8", b"internal error: see the log\n", body)
             return
-        self._send(200, OPENMETRICS_TYPE if openmetrics else CLASSIC_TYPE, text.encode())
+        kind = OPENMETRICS_TYPE if openmetrics else CLASSIC_TYPE
+        self._send(200, kind, text.encode(), body)
 
-    def _send(self, status: int, content_type: str, body: bytes) -> None:
+    def _send(self, status: int, content_type: str, content: bytes, body: bool = True) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(len(content)))
         self.end_headers()
-        self.wfile.write(body)
+        if body:
+            self.wfile.write(content)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Scrapes are not logged: one a second would drown what matters."""
 
 
-def listen(exporter: Exporter, host: str, port: int, log: Logger | None = None) -> _Server:
-    """A server for ``exporter`` bound to (host, port), not yet serving."""
-    kind = _Server6 if ":" in host else _Server
+def scrape_budget(configured: float, header: str | None) -> float:
+    """How long a scrape may wait for fetches: ``--scrape-timeout``, or less when the
+    scraper says it gives up sooner (Prometheus sends its scrape_timeout), so that the
+    answer arrives in time and every key's series survives one stalled key."""
     try:
-        server = kind((host, port), _Handler)
+        theirs = float(header or "nan")
+    except ValueError:
+        return configured
+    if not math.isfinite(theirs) or theirs <= 0:
+        return configured
+    margin = max(0.5, theirs / 10)  # rendering and the trip back
+    return max(min(configured, theirs - margin), 0.0)
+
+
+def listen(exporter: Exporter, host: str, port: int, log: Logger | None = None) -> _Server:
+    """A server for ``exporter`` bound to (host, port), not yet serving. A host name binds
+    the first address it resolves to (``ip6-localhost`` is ::1 only)."""
+    try:
+        family, *_, where = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        kind = _Server6 if family == socket.AF_INET6 else _Server
+        server = kind((str(where[0]), port), _Handler)
     except OSError as exc:
         raise UsageError(
             f"cannot listen on {sanitize(host, 80)}:{port}: {exc.strerror or exc}",
@@ -167,7 +288,22 @@ def listen(exporter: Exporter, host: str, port: int, log: Logger | None = None) 
         ) from None
     server.exporter = exporter
     server.log = log or Logger("text")
+    server.max_connections = connection_cap()
     return server
+
+
+def connection_cap() -> int:
+    """At most 256 connections, and at most a third of the file descriptors this process
+    may open: the rest are for fetches, the config file and the keys file."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):  # no such limit here (Windows)
+        return 256
+    if soft == resource.RLIM_INFINITY:
+        return 256
+    return max(min(256, soft // 3), 8)
 
 
 def url_of(server: _Server) -> str:
@@ -203,10 +339,12 @@ def run(
         serving.start()
         while True:
             try:
-                event = events.get(timeout=0.5)
+                pending = {events.get(timeout=0.5)}
             except queue.Empty:
                 continue
-            if event == "stop":
+            while not events.empty():  # signals that came together are one each
+                pending.add(events.get())
+            if "stop" in pending:  # before any reload
                 break
             _reload(exporter, reload, log)
     finally:

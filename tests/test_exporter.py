@@ -332,7 +332,7 @@ def test_a_bug_while_rendering_is_a_500_and_one_log_line(
 ) -> None:
     import io
 
-    def broken(views: object, openmetrics: bool) -> str:
+    def broken(*args: object) -> str:
         raise RuntimeError(f"boom {LONG_KEY}")
 
     monkeypatch.setattr("structocr_cli.exporter.exposition", broken)

@@ -217,3 +217,19 @@ def test_json_log_lines_and_the_config_files_warnings(
     assert any("chmod 600" in message for message in warnings), warnings
     assert entries[-1]["message"] == "stopped"
     assert all(entry["time"].endswith("Z") for entry in entries)
+
+
+def test_reloads_queued_together_are_one_and_a_stop_goes_first(
+    server: MockServer, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys.txt"
+    keys.write_text("".join(f"k{n} = key-{n:06d}-abcdefgh\n" for n in range(5000)))
+    with exporter(tmp_path, "--base-url", server.url, "--keys-file", str(keys)) as running:
+        for _ in range(300):  # apart, so that each one is a signal of its own
+            running.process.send_signal(signal.SIGHUP)
+            time.sleep(0.002)
+        code, took = running.stop(signal.SIGTERM)
+    reloads = running.log.count("reloaded: serving 5000 keys")
+    assert code == 0
+    assert reloads < 150, reloads  # 300 signals, each reload over 5,000 keys
+    assert took < 10  # a hang guard; make bench measures the stop
