@@ -209,11 +209,19 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         # No request here has a body; one that claims one would be read as the next
         # request (two answers to one), and a chunked one as garbage: refuse, and close.
-        length = self.headers.get("Content-Length", "0").strip()
-        if length not in ("", "0") or "Transfer-Encoding" in self.headers:
+        # Two Content-Length headers (0 and 40) are a claim too.
+        if self.headers.defects or self.headers.get_payload():  # a line that is no header:
+            self.send_error(400, "Malformed header line")  # what follows it went unread
+            return False
+        lengths = [value.strip() for value in self.headers.get_all("Content-Length", [])]
+        if lengths not in ([], ["0"]) or "Transfer-Encoding" in self.headers:
             self.send_error(400, "A request body is not accepted here")
             return False
         self.server.answering(self.connection)
+        return True
+
+    def handle_expect_100(self) -> bool:
+        """No "100 Continue": no request here may send a body (parse_request refuses it)."""
         return True
 
     def do_GET(self) -> None:

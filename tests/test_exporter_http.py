@@ -246,3 +246,18 @@ def test_a_host_name_listens_on_the_family_it_resolves_to(
         assert serve.url_of(running).startswith("http://[::1]:")
     finally:
         running.server_close()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [b"Content-Length: 0\r\nContent-Length: 40\r\n",  # two lengths: a proxy may read the other
+     b"\x00\r\nContent-Length: 40\r\n",  # a line that is no header hides the ones after it
+     b"Expect: 100-continue\r\nContent-Length: 40\r\n"],  # no interim 100 answer either
+)  # fmt: skip
+def test_a_body_hidden_from_a_naive_parser_is_still_refused(
+    server: serve._Server, headers: bytes
+) -> None:
+    smuggled = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+    received = exchange(server, b"GET /healthz HTTP/1.1\r\n" + headers + b"\r\n" + smuggled)
+    assert received.startswith(b"HTTP/1.1 400 ")
+    assert received.count(b"HTTP/1.1 ") == 1

@@ -359,3 +359,97 @@ def test_derived_figures_stay_finite_at_the_extremes() -> None:
     balance = parse_balance(json.dumps(document).encode())
     figures = derive(balance, datetime(2026, 6, 16, tzinfo=timezone.utc) + timedelta(seconds=1))
     assert all(not isinstance(v, float) or math.isfinite(v) for v in vars(figures).values())
+
+
+# The exporter's HTTP parser, given what any client may send.
+
+_HEADER_LINES = st.sampled_from([
+    b"Host: x", b"Content-Length: 0", b"Content-Length: -1", b"Content-Length:  7 ",
+    b"Accept: application/openmetrics-text", b"Connection: keep-alive", b"Connection: close",
+    b" folded", b"X-Prometheus-Scrape-Timeout-Seconds: nan", b"Expect: 100-continue", b"\x00",
+    b":", b"Content-Length: 99999999999999999999", b"Transfer-Encoding: identity",
+])  # fmt: skip
+_BODY_HEADERS = st.sampled_from([
+    b"Content-Length: 40", b"Content-Length: 5", b"Transfer-Encoding: chunked",
+    b"Transfer-Encoding: gzip, chunked", b"transfer-encoding: CHUNKED", b"Content-Length: +5",
+])  # fmt: skip
+_REQUEST_LINES = st.sampled_from([
+    b"GET /metrics HTTP/1.1", b"HEAD / HTTP/1.1", b"GET /healthz HTTP/1.0",
+    b"GET http://x/metrics HTTP/1.1", b"HEAD /metrics HTTP/1.1",
+])  # fmt: skip
+_SMUGGLED = st.sampled_from([b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", b"0\r\n\r\n", b""])
+_STATUS_LINE = re.compile(rb"(?:^|\r\n)HTTP/1\.[01] \d{3} ")
+
+
+def _request(line: bytes, headers: list[bytes], body: bytes) -> bytes:
+    return line + b"\r\n" + b"".join(header + b"\r\n" for header in headers) + b"\r\n" + body
+
+
+declaring_a_body = st.builds(
+    lambda line, before, declared, after, body: _request(line, [*before, declared, *after], body),
+    _REQUEST_LINES,
+    st.lists(_HEADER_LINES, max_size=3),
+    _BODY_HEADERS,
+    st.lists(_HEADER_LINES, max_size=3),
+    _SMUGGLED | st.binary(max_size=200),
+)
+
+
+_EXPORTER: list[Any] = []
+
+
+def _exporter_server() -> Any:
+    """One exporter with no key (nothing to fetch), for every example."""
+    if not _EXPORTER:
+        import threading
+
+        from structocr_cli import serve
+        from structocr_cli.core import BalanceRequest
+        from structocr_cli.exporter import Exporter
+
+        log = io.StringIO()
+        served = Exporter([], BalanceRequest(timeout=1), {}, min_interval=3600)
+        server = serve.listen(served, "127.0.0.1", 0, serve.Logger("text", log))
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        _EXPORTER.extend([server, log])
+    return _EXPORTER[0]
+
+
+def _send(request: bytes) -> bytes:
+    """``request`` on a connection of its own, which the client then half-closes; all the
+    exporter answered, until it closed its side."""
+    import socket
+
+    host, port = _exporter_server().server_address[:2]
+    with socket.create_connection((host, port), timeout=15) as conn:
+        conn.sendall(request)
+        conn.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := conn.recv(65536):
+            received += chunk
+    return received
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(declaring_a_body)
+def test_a_request_declaring_a_body_gets_one_400_whatever_the_body_holds(request: bytes) -> None:
+    """A body is never read as a request of its own (two answers to one request): a request
+    that declares one, however it says so, is answered once, with 400 at the latest."""
+    received = _send(request)
+    statuses = _STATUS_LINE.findall(received)
+    assert len(statuses) == 1, (request, received)
+    assert received.startswith(b"HTTP/1.1 400 ") or b"HTTP/1.0 400" in received, received
+    assert "Traceback" not in _EXPORTER[1].getvalue()
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2000) | st.builds(_request, _REQUEST_LINES,
+                                            st.lists(_HEADER_LINES, max_size=6),
+                                            st.binary(max_size=100)))  # fmt: skip
+def test_any_request_bytes_are_answered_without_a_crash(request: bytes) -> None:
+    """Whatever the bytes, every answer has a status line (or is the one HTTP/0.9 reply to
+    a bare "GET /"), nothing reaches the log as a traceback, and the exporter goes on."""
+    received = _send(request)
+    assert received == b"" or _STATUS_LINE.match(received) or not request.startswith(b"HTTP")
+    assert "Traceback" not in _EXPORTER[1].getvalue()
+    assert _send(b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n").endswith(b"ok\n")
