@@ -7,7 +7,9 @@ Many keys: 200 keys against the mock (in a process of its own) with 100 ms of la
 request, wall time against the ideal and peak memory against a single-key run. Not part of
 make test. The exporter: the same 200 keys behind ``structocr exporter``, its first and
 cached scrapes, upstream requests per key and memory growth over 1,000 scrapes.
-``python tests/bench.py exporter`` runs one part only (``startup``, ``many``, ``exporter``).
+Hostile loads: 2,000 failing keys, 2,000 slow clients at 1,024 descriptors, 400 SIGHUPs.
+``python tests/bench.py exporter`` runs one part only (``startup``, ``many``, ``exporter``,
+``hostile``).
 """
 
 from __future__ import annotations
@@ -253,7 +255,121 @@ def exporter() -> None:
           f"{'met' if growth <= 0.10 else 'missed'} |")  # fmt: skip
 
 
-PARTS = {"startup": startup, "many": many, "exporter": exporter}
+def _exporter_process(
+    args: list[str], env: dict[str, str], nofile: int | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """An exporter with these arguments (and this descriptor limit), and its URL."""
+    import resource
+    import signal
+
+    def limits() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+    served = subprocess.Popen(
+        [STRUCTOCR, "exporter", "--listen", "127.0.0.1:0", *args], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        preexec_fn=limits,  # noqa: PLW1509 - the bench starts no thread before this
+    )  # fmt: skip
+    return served, (served.stdout.readline() if served.stdout else "").strip()
+
+
+def _failing_keys(mock: MockServer, env: dict[str, str], failing: Path) -> None:
+    command = [STRUCTOCR, "balance", "--base-url", mock.url, "--keys-file", str(failing),
+               "-o", "tsv", "--timeout", "30"]  # fmt: skip
+    started = time.perf_counter()
+    code = subprocess.run(command, env=env, capture_output=True, check=False).returncode
+    wall = time.perf_counter() - started
+    print(f"| `balance --keys-file` with 2,000 failing keys, `-o tsv` (exit {code}) "
+          f"| {wall:.2f} s | within --timeout 30 s {'met' if wall <= 30 else 'missed'} "
+          "|")  # fmt: skip
+    args = ["--keys-file", str(failing), "--base-url", mock.url, "--min-interval", "1",
+            "--scrape-timeout", "60"]  # fmt: skip
+    served, url = _exporter_process(args, env)
+    try:
+        scrapes = []
+        for _ in range(3):
+            scrapes.append(_get(url))
+            time.sleep(1.1)
+    finally:
+        served.terminate()
+        served.wait()
+    print(f"| exporter, 2,000 failing keys: a scrape that fetches them all (median of 3) "
+          f"| {statistics.median(scrapes):.2f} s | |")  # fmt: skip
+
+
+def _slow_clients(mock: MockServer, env: dict[str, str], keys: Path) -> None:
+    import contextlib
+    import socket
+
+    served, url = _exporter_process(["--keys-file", str(keys), "--base-url", mock.url], env,
+                                    nofile=1024)  # fmt: skip
+    host, port = url.removeprefix("http://").split("/")[0].split(":")
+    slow: list[socket.socket] = []
+    try:
+        for _ in range(2000):
+            conn = socket.socket()
+            conn.setblocking(False)
+            conn.connect_ex((host, int(port)))
+            slow.append(conn)
+        times = []
+        give_up = time.monotonic() + 20
+        while time.monotonic() < give_up:  # the slow clients drip a byte at a time
+            for conn in slow:
+                with contextlib.suppress(OSError):
+                    conn.send(b"G")
+            times.append(_get(url))
+            time.sleep(0.5)
+    finally:
+        for conn in slow:
+            conn.close()
+        served.terminate()
+        served.wait()
+    worst = max(times)
+    print(f"| exporter at 1,024 descriptors, 2,000 slow clients: slowest of {len(times)} "
+          f"scrapes | {worst * 1000:.0f} ms | < 1 s {'met' if worst < 1 else 'missed'} "
+          "|")  # fmt: skip
+
+
+def _queued_reloads(mock: MockServer, env: dict[str, str], keys: Path) -> None:
+    import signal
+
+    served, _ = _exporter_process(["--keys-file", str(keys), "--base-url", mock.url], env)
+    for _ in range(400):
+        served.send_signal(signal.SIGHUP)
+        time.sleep(0.001)
+    started = time.perf_counter()
+    served.send_signal(signal.SIGTERM)
+    served.wait()
+    took = time.perf_counter() - started
+    print(f"| exporter with 10,000 keys: 400 SIGHUPs, then SIGTERM: time to stop "
+          f"| {took:.2f} s | < 2 s {'met' if took < 2 else 'missed'} |")  # fmt: skip
+
+
+def hostile() -> None:
+    """What an attacker or a large, broken setup throws at it: 2,000 failing keys in one
+    balance run and behind the exporter, 2,000 slow clients against an exporter limited to
+    1,024 descriptors, and 400 SIGHUPs before a SIGTERM with 10,000 keys."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRUCTOCR_")}
+    env["STRUCTOCR_CONFIG"] = os.devnull + ".absent.toml"
+    print("\nHostile loads\n")
+    print("| measure | value | target |")
+    print("|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp, MockServer(log=open(os.devnull, "w")) as mock:
+        failing = Path(tmp) / "failing.txt"
+        failing.write_text("".join(f"k{n} = failing-key-{n:05d}-abcdefghij\n"
+                                   for n in range(2000)))  # fmt: skip
+        _failing_keys(mock, env, failing)
+        fine = Path(tmp) / "fine.txt"
+        fine.write_text("ok = demo\n")
+        _slow_clients(mock, env, fine)
+        many_keys = Path(tmp) / "many.txt"
+        many_keys.write_text("".join(f"k{n} = key-{n:06d}-abcdefgh\n" for n in range(10000)))
+        _queued_reloads(mock, env, many_keys)
+
+
+PARTS = {"startup": startup, "many": many, "exporter": exporter, "hostile": hostile}
 
 
 def main() -> None:
