@@ -13,24 +13,24 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from structocr_cli.deadline import run_within
-from structocr_cli.errors import (
+from structocr_cli.api.deadline import run_within
+from structocr_cli.api.errors import (
     HINT_RETRY_LATER,
     DeadlineError,
     ExitCode,
     HTTPStatusError,
     StructocrError,
 )
-from structocr_cli.settings import Flags, Settings, resolve
+from structocr_cli.settings.resolve import Flags, Settings, resolve
 
 if TYPE_CHECKING:
     from decimal import Decimal
 
-    from structocr_cli.client import BalanceClient
+    from structocr_cli.api.client import BalanceClient
+    from structocr_cli.api.model import Balance
     from structocr_cli.derive import Derived
     from structocr_cli.gates import Check
-    from structocr_cli.model import Balance
-    from structocr_cli.selection import KeySpec
+    from structocr_cli.settings.selection import KeySpec
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def check_balance(
     """
     deadline = (request.started or time.monotonic()) + request.timeout
     if client is None and request.ca_bundle is not None:
-        from structocr_cli.client import BalanceClient
+        from structocr_cli.api.client import BalanceClient
 
         client = BalanceClient(ca_bundle=request.ca_bundle)
     try:
@@ -158,7 +158,7 @@ def check_many(
     import threading
 
     if client is None:
-        from structocr_cli.client import BalanceClient
+        from structocr_cli.api.client import BalanceClient
 
         client = BalanceClient(ca_bundle=request.ca_bundle)
     shared = replace(request, started=request.started or time.monotonic())
@@ -237,7 +237,7 @@ def verify_key(
     if deadline is None:
         deadline = time.monotonic() + timeout
     if client is None:
-        from structocr_cli.client import BalanceClient
+        from structocr_cli.api.client import BalanceClient
 
         client = BalanceClient()
     fetch = client.fetch

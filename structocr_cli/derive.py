@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from structocr_cli.model import Balance, Number
+from structocr_cli.api.model import Balance, Number
 
 _DAY = 86400.0
 # A run-out date further away than this is not a date anyone plans with (and may not exist).

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 if TYPE_CHECKING:
     from decimal import Decimal
 
+    from structocr_cli.api.model import Balance, Number
     from structocr_cli.derive import Derived
-    from structocr_cli.model import Balance, Number
 
     Reading = Callable[[Balance, Derived], Number | Decimal | None]
 
@@ -118,8 +118,8 @@ def parse_threshold(gate: Gate, text: str) -> Decimal:
     """A finite decimal threshold; a trailing % is allowed (``--max-error-rate 5%``)."""
     from decimal import Decimal, InvalidOperation
 
-    from structocr_cli.errors import UsageError
-    from structocr_cli.keys import shown
+    from structocr_cli.api.errors import UsageError
+    from structocr_cli.api.keys import shown
 
     cleaned = text.strip().removesuffix("%").strip()
     try:

@@ -8,7 +8,7 @@ import time
 def main() -> int:
     started = time.monotonic()  # the deadline of --timeout counts from here
     try:
-        from structocr_cli.cli import main as run
+        from structocr_cli.cli.app import main as run
 
         return run(started=started)
     except KeyboardInterrupt:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from structocr_cli.mock import MockServer
+from structocr_cli.mock.server import MockServer
 
 RUNS = int(os.environ.get("BENCH_RUNS", "20"))
 WARMUP = 3
@@ -207,7 +207,7 @@ def exporter() -> None:
     upstream requests per key, and resident memory after 10 and after 1,000 scrapes."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRUCTOCR_")}
     env["STRUCTOCR_CONFIG"] = os.devnull + ".absent.toml"
-    from structocr_cli.mock import Reply, balance_document
+    from structocr_cli.mock.server import Reply, balance_document
 
     keys = [f"bench-key-{n:03d}-0123456789" for n in range(KEYS)]
     behaviours = {key: (lambda _: Reply.json(200, balance_document())) for key in keys}

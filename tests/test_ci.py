@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from structocr_cli.mock import MockServer
+from structocr_cli.mock.server import MockServer
 from tests.conftest import run
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from structocr_cli import __version__
-from structocr_cli.cli import main
-from structocr_cli.mock import MockServer
+from structocr_cli.cli.app import main
+from structocr_cli.mock.server import MockServer
 from tests.conftest import ECHO_KEY, LONG_KEY, STRUCTOCR, imported, run, run_process
 
 ESC = "\x1b"
@@ -215,7 +215,7 @@ def test_fast_paths_import_no_heavy_library(args: tuple[str, ...]) -> None:
 
 
 def test_every_command_is_in_the_fast_path_list() -> None:
-    from structocr_cli.cli import app
+    from structocr_cli.cli.app import app
 
     names = {command.name or command.callback.__name__ for command in app.registered_commands
              if command.callback is not None}  # fmt: skip
@@ -231,7 +231,8 @@ def test_balance_json_does_not_import_rich(server: MockServer) -> None:
 
 def test_mock_imports_only_the_standard_library() -> None:
     code = (
-        "import sys, structocr_cli.mock; print(sorted(set(m.split('.')[0] for m in sys.modules)))"
+        "import sys, structocr_cli.mock.server; "
+        "print(sorted(set(m.split('.')[0] for m in sys.modules)))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
@@ -326,7 +327,7 @@ def test_every_gate_is_an_option_with_its_help(capsys: pytest.CaptureFixture[str
 
 
 def test_every_output_format_is_a_choice_and_writes(server: MockServer) -> None:
-    from structocr_cli.formats import CHOICES
+    from structocr_cli.report.formats import CHOICES
 
     assert CHOICES == ("table", "json", "tsv", "env", "openmetrics")
     for name in CHOICES:

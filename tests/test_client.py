@@ -12,15 +12,15 @@ import requests
 import responses
 from responses.registries import OrderedRegistry
 
-from structocr_cli.client import USER_AGENT, BalanceClient, _retry_after
-from structocr_cli.errors import (
+from structocr_cli.api.client import USER_AGENT, BalanceClient, _retry_after
+from structocr_cli.api.errors import (
     BadAnswerError,
     DeadlineError,
     HTTPStatusError,
     NoAnswerError,
     RedirectError,
 )
-from structocr_cli.mock import MockServer, Reply, balance_document
+from structocr_cli.mock.server import MockServer, Reply, balance_document
 
 BASE = "https://api.test/v1"
 URL = BASE + "/account/balance"

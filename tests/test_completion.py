@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from structocr_cli.completion import format_candidate
-from structocr_cli.config import config_path, quick_config_path
+from structocr_cli.cli.completion import format_candidate
+from structocr_cli.settings.config import config_path, quick_config_path
 from tests.conftest import STRUCTOCR, imported, run
 
 COMPLETIONS = Path(__file__).parent.parent / "completions"
@@ -245,9 +245,9 @@ def hostile_bin(tmp_path: Path) -> str:
     program = bin_dir / "structocr"
     program.write_text(
         f"#!{STRUCTOCR.parent / 'python'}\n"
-        "import sys\nimport structocr_cli.config as config\n"
+        "import sys\nimport structocr_cli.settings.config as config\n"
         f"config.profile_names = lambda env: {HOSTILE!r}\n"
-        "from structocr_cli.cli import main\nsys.exit(main())\n"
+        "from structocr_cli.cli.app import main\nsys.exit(main())\n"
     )
     program.chmod(0o755)
     return str(bin_dir)
@@ -317,7 +317,7 @@ def test_powershell_candidates_are_quoted_literals() -> None:
 
 def test_typer_private_api() -> None:
     """The parts of typer's private API we rely on (completion.py, cli._exit_code)."""
-    from structocr_cli.completion import _typer_shell_classes
+    from structocr_cli.cli.completion import _typer_shell_classes
 
     for shell, cls in _typer_shell_classes().items():
         assert callable(cls.get_completion_args), shell

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from structocr_cli.config import load_config
-from structocr_cli.mock import MockServer
+from structocr_cli.mock.server import MockServer
+from structocr_cli.settings.config import load_config
 from tests.conftest import LONG_KEY, STRUCTOCR, Result, run
 
 
@@ -334,7 +334,7 @@ def test_twenty_concurrent_writers_lose_nothing(config_file: Path) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from structocr_cli import profiles
+from structocr_cli.settings import profiles
 path, round_ = Path(sys.argv[1]), sys.argv[2]
 n = 0
 while True:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from structocr_cli.deadline import run_within
+from structocr_cli.api.deadline import run_within
 
 
 class Expired(Exception):

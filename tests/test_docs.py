@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from structocr_cli.errors import ExitCode
-from structocr_cli.fields import FIELDS
+from structocr_cli.api.errors import ExitCode
 from structocr_cli.gates import GATES
+from structocr_cli.report.fields import FIELDS
 from tests.conftest import promtool
 
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
@@ -77,7 +77,7 @@ def test_every_yaml_example_is_complete(text: str, tmp_path: Path) -> None:
     elif kind(document) == "prometheus":
         assert document["scrape_configs"][0]["static_configs"][0]["targets"] == ["127.0.0.1:9811"]
         if shutil.which("promtool"):
-            from structocr_cli.rules import Thresholds, rules
+            from structocr_cli.exporter.rules import Thresholds, rules
 
             (tmp_path / "structocr.rules.yml").write_text(rules(Thresholds()))
             config = tmp_path / "prometheus.yml"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from structocr_cli.errors import ExitCode
-from structocr_cli.mock import MockServer, Reply
+from structocr_cli.api.errors import ExitCode
+from structocr_cli.mock.server import MockServer, Reply
 from tests.conftest import STRUCTOCR, run
 
 ANY_DOWN = (
@@ -280,7 +280,7 @@ def test_internal_error_exits_70_with_one_line_and_no_key(
     assert "Traceback" in debug.stderr
     assert key not in debug.stderr + debug.stdout
 
-    monkeypatch.setattr("structocr_cli.output.write_json", boom)  # --json needs no derive
+    monkeypatch.setattr("structocr_cli.report.output.write_json", boom)  # --json needs no derive
     as_json = run("balance", "--base-url", server.url, "--api-key", key, "--json")
     assert as_json.returncode == 70
     error = json.loads(as_json.stderr)["error"]  # the whole of stderr is one JSON object

@@ -19,11 +19,11 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families as classic_families
 
-from structocr_cli import serve
 from structocr_cli.core import BalanceRequest
-from structocr_cli.exporter import Exporter, View, exposition
-from structocr_cli.mock import MockServer, Reply, balance_document
-from structocr_cli.selection import from_keys_file
+from structocr_cli.exporter import server as serve
+from structocr_cli.exporter.cache import Exporter, View, exposition
+from structocr_cli.mock.server import MockServer, Reply, balance_document
+from structocr_cli.settings.selection import from_keys_file
 from tests.conftest import LONG_KEY, _recorded, mock_log, promtool
 
 OK = Reply.json(200, balance_document())
@@ -56,7 +56,7 @@ class Logged(list[tuple[str, str, dict[str, str]]]):
 
 
 def exporter(api: MockServer, keys: str, **options: Any) -> tuple[Exporter, Logged]:
-    from structocr_cli.client import BalanceClient
+    from structocr_cli.api.client import BalanceClient
 
     log = Logged()
     specs = from_keys_file(keys, "keys.txt", base_url=api.url)
@@ -170,7 +170,7 @@ def test_a_key_failing_the_same_way_is_logged_once(api: MockServer) -> None:
 
 
 def test_a_key_that_recovers_is_logged_once_more(api: MockServer) -> None:
-    from structocr_cli.exporter import Exporter as Served
+    from structocr_cli.exporter.cache import Exporter as Served
 
     flips = {"flip-key-123456789": lambda r: OK if r.count % 2 == 0 else Reply.error(401, "no")}
     with MockServer(behaviours=flips, log=mock_log()) as mock:
@@ -295,7 +295,7 @@ def test_listen_addresses(text: str, expected: tuple[str, int]) -> None:
 
 @pytest.mark.parametrize("text", ["9811", ":9811", "host:", "host:99999", "host:x"])
 def test_bad_listen_addresses_are_usage_errors(text: str) -> None:
-    from structocr_cli.errors import UsageError
+    from structocr_cli.api.errors import UsageError
 
     with pytest.raises(UsageError, match="is not HOST:PORT"):
         serve.parse_listen(text)
@@ -335,7 +335,7 @@ def test_a_bug_while_rendering_is_a_500_and_one_log_line(
     def broken(*args: object) -> str:
         raise RuntimeError(f"boom {LONG_KEY}")
 
-    monkeypatch.setattr("structocr_cli.exporter.exposition", broken)
+    monkeypatch.setattr("structocr_cli.exporter.cache.exposition", broken)
     served, _ = exporter(api, f"ok = {LONG_KEY}\n")
     stream = io.StringIO()
     server = serve.listen(served, "127.0.0.1", 0, serve.Logger("text", stream))

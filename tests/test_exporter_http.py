@@ -11,11 +11,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from structocr_cli import serve
 from structocr_cli.core import BalanceRequest
-from structocr_cli.exporter import Exporter, exposition
-from structocr_cli.mock import MockServer, Reply, balance_document
-from structocr_cli.selection import from_keys_file
+from structocr_cli.exporter import server as serve
+from structocr_cli.exporter.cache import Exporter, exposition
+from structocr_cli.mock.server import MockServer, Reply, balance_document
+from structocr_cli.settings.selection import from_keys_file
 from tests.conftest import LONG_KEY, mock_log
 
 
@@ -30,7 +30,7 @@ def api() -> Iterator[MockServer]:
 
 
 def make(api: MockServer, keys: str, **options: object) -> Exporter:
-    from structocr_cli.client import BalanceClient
+    from structocr_cli.api.client import BalanceClient
 
     specs = from_keys_file(keys, "keys.txt", base_url=api.url)
     client = BalanceClient(attempts=1)

@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from structocr_cli.faults import catalogue
-from structocr_cli.mock import MockServer
+from structocr_cli.mock.faults import catalogue
+from structocr_cli.mock.server import MockServer
 from tests.conftest import run, run_process
 
 FULL = os.environ.get("STRUCTOCR_TEST_FULL") == "1"

@@ -15,11 +15,11 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from structocr_cli import machine as formats
+from structocr_cli.api.model import parse_balance
 from structocr_cli.derive import derive
-from structocr_cli.fields import FIELDS
-from structocr_cli.mock import MockServer
-from structocr_cli.model import parse_balance
+from structocr_cli.mock.server import MockServer
+from structocr_cli.report import machine as formats
+from structocr_cli.report.fields import FIELDS
 from tests.conftest import imported, promtool, run
 from tests.test_model import REFERENCE
 

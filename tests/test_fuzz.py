@@ -23,17 +23,17 @@ import tomlkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from structocr_cli.client import _MAX_RETRY_AFTER, _retry_after
-from structocr_cli.config import Config, parse_config, valid_profile_name
+from structocr_cli.api.client import _MAX_RETRY_AFTER, _retry_after
+from structocr_cli.api.errors import BadAnswerError, ConfigError, StructocrError
+from structocr_cli.api.keys import key_problem, mask, may_be_secret, sanitize, shown
+from structocr_cli.api.model import parse_balance
 from structocr_cli.core import Outcome
 from structocr_cli.derive import derive
-from structocr_cli.errors import BadAnswerError, ConfigError, StructocrError
-from structocr_cli.fields import FIELDS
-from structocr_cli.formats import FORMATS
-from structocr_cli.keys import key_problem, mask, may_be_secret, sanitize, shown
-from structocr_cli.mock import MockServer, Reply
-from structocr_cli.model import parse_balance
-from structocr_cli.settings import Kind, Settings, Source, Sourced, _read_key_file
+from structocr_cli.mock.server import MockServer, Reply
+from structocr_cli.report.fields import FIELDS
+from structocr_cli.report.formats import FORMATS
+from structocr_cli.settings.config import Config, parse_config, valid_profile_name
+from structocr_cli.settings.resolve import Kind, Settings, Source, Sourced, _read_key_file
 from tests.conftest import mock_log, run
 from tests.test_model import REFERENCE
 
@@ -103,7 +103,7 @@ def test_a_redirect_sends_the_key_only_where_the_allow_list_approved(location: s
     import responses
     from urllib3.util import parse_url
 
-    from structocr_cli.client import BalanceClient
+    from structocr_cli.api.client import BalanceClient
 
     origin = "https://structocr.com/v1/account/balance"
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
@@ -303,7 +303,7 @@ def test_the_exporter_serves_any_valid_balance_in_both_formats(
     )
     from prometheus_client.parser import text_string_to_metric_families as classic_families
 
-    from structocr_cli.exporter import View, exposition
+    from structocr_cli.exporter.cache import View, exposition
 
     balance = parse_balance(json.dumps(document).encode())
     views = [View(name, True, Outcome(SETTINGS, balance, derive(balance, now)), fetched_at,
@@ -403,9 +403,9 @@ def _exporter_server() -> Any:
     if not _EXPORTER:
         import threading
 
-        from structocr_cli import serve
         from structocr_cli.core import BalanceRequest
-        from structocr_cli.exporter import Exporter
+        from structocr_cli.exporter import server as serve
+        from structocr_cli.exporter.cache import Exporter
 
         log = io.StringIO()
         served = Exporter([], BalanceRequest(timeout=1), {}, min_interval=3600)

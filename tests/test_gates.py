@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from structocr_cli.api.errors import UsageError
+from structocr_cli.api.model import parse_balance
 from structocr_cli.derive import derive
-from structocr_cli.errors import UsageError
 from structocr_cli.gates import BY_OPTION, GATES, Gate, evaluate, parse_threshold
-from structocr_cli.mock import MockServer
-from structocr_cli.model import parse_balance
+from structocr_cli.mock.server import MockServer
 from tests.conftest import STRUCTOCR, run
 from tests.test_model import REFERENCE
 

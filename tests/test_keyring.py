@@ -14,10 +14,10 @@ pytest.importorskip("keyring")
 import keyring
 from keyring.backend import KeyringBackend
 
-from structocr_cli import keystore
-from structocr_cli.config import load_config
-from structocr_cli.errors import KeyringError
-from structocr_cli.mock import MockServer
+from structocr_cli.api.errors import KeyringError
+from structocr_cli.mock.server import MockServer
+from structocr_cli.settings import keystore
+from structocr_cli.settings.config import load_config
 from tests.conftest import LONG_KEY, run
 
 BACKEND = "tests.keyring_backend.TestKeyring"

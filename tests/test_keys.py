@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from structocr_cli.keys import key_problem, mask, redact, remember, sanitize
+from structocr_cli.api.keys import key_problem, mask, redact, remember, sanitize
 
 
 def test_mask_long_keys_show_first_and_last_four() -> None:

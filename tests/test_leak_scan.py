@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from structocr_cli.keys import mask
+from structocr_cli.api.keys import mask
 from tests.conftest import CANARY, leaks
 
 

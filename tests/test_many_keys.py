@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from structocr_cli.config import Config, load_config
+from structocr_cli.api.errors import ExitCode, UsageError
 from structocr_cli.core import BalanceRequest, check_many, combined_exit_code
-from structocr_cli.errors import ExitCode, UsageError
 from structocr_cli.gates import BY_OPTION, parse_threshold
-from structocr_cli.mock import MockServer, Reply, balance_document
-from structocr_cli.selection import (
+from structocr_cli.mock.server import MockServer, Reply, balance_document
+from structocr_cli.settings.config import Config, load_config
+from structocr_cli.settings.resolve import Flags
+from structocr_cli.settings.selection import (
     KeySpec,
     all_profiles,
     combined,
@@ -25,7 +26,6 @@ from structocr_cli.selection import (
     parse_keys_file,
     read_keys_path,
 )
-from structocr_cli.settings import Flags
 from tests.conftest import LONG_KEY, Result, run
 
 SECRET = "sk_live_never_echo_me_0123456789"
@@ -104,7 +104,7 @@ def test_keys_are_checked_concurrently_within_the_bound(slow_mock: MockServer) -
 
 
 def test_a_client_reuses_its_connections_between_runs(server: MockServer) -> None:
-    from structocr_cli.client import BalanceClient
+    from structocr_cli.api.client import BalanceClient
 
     client = BalanceClient()
     specs = from_keys_file("a = demo\nb = demo-low\n", "keys.txt", base_url=server.url)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from structocr_cli.mock import DEMO_ACCOUNT, DEMO_KEY, MockServer, current_period
+from structocr_cli.mock.server import DEMO_ACCOUNT, DEMO_KEY, MockServer, current_period
 from tests.conftest import LONG_KEY, STRUCTOCR, run
 
 

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from structocr_cli.api.errors import BadAnswerError
+from structocr_cli.api.model import parse_balance
 from structocr_cli.derive import Derived, derive, percent
-from structocr_cli.errors import BadAnswerError
-from structocr_cli.mock import DEMO_ACCOUNT, DEMO_KEY
-from structocr_cli.model import parse_balance
+from structocr_cli.mock.server import DEMO_ACCOUNT, DEMO_KEY
 
 # The API reference's example: the mock's demo data, in the reference's billing period.
 REFERENCE: dict[str, Any] = {

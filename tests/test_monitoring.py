@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
-from structocr_cli.mock import MockServer
-from structocr_cli.rules import BURN_PER_HOUR, RUNWAY_DAYS, Thresholds, rules
+from structocr_cli.exporter.rules import BURN_PER_HOUR, RUNWAY_DAYS, Thresholds, rules
+from structocr_cli.mock.server import MockServer
 from tests.conftest import LONG_KEY, STRUCTOCR, _recorded, promtool, run
 
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
@@ -31,8 +31,8 @@ needs_promtool = pytest.mark.skipif(not shutil.which("promtool"), reason="no pro
 
 def served_metric_names() -> set[str]:
     """Every metric name the exporter can serve."""
-    from structocr_cli.exporter import _OWN_HELP
-    from structocr_cli.machine import METRICS
+    from structocr_cli.exporter.cache import _OWN_HELP
+    from structocr_cli.report.machine import METRICS
 
     names = {f"structocr_{name}" for name, _, _ in METRICS}
     names |= {f"structocr_{name}" for name in _OWN_HELP if name != "fetch_errors"}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from structocr_cli.gates import GATES
-from structocr_cli.mock import MockServer
+from structocr_cli.mock.server import MockServer
 from tests.conftest import LONG_KEY, run
 
 

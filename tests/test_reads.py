@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from structocr_cli.mock import MockServer
+from structocr_cli.mock.server import MockServer
 from tests.conftest import STRUCTOCR, run
 
 
@@ -110,9 +110,9 @@ def test_running_out_of_descriptors_is_named_as_such_not_as_permissions(
 ) -> None:
     import errno
 
-    from structocr_cli import reads
-    from structocr_cli.config import read_config_bytes
-    from structocr_cli.errors import ConfigError
+    from structocr_cli.api.errors import ConfigError
+    from structocr_cli.settings import reads
+    from structocr_cli.settings.config import read_config_bytes
 
     path = tmp_path / "config.toml"
     path.write_text("")

@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 
 import pytest
 
+from structocr_cli.api.model import parse_balance
 from structocr_cli.derive import derive
-from structocr_cli.model import parse_balance
-from structocr_cli.render import bar, report, sections
+from structocr_cli.report.render import bar, report, sections
 from tests.test_model import REFERENCE
 
 NOW = datetime(2026, 6, 16, tzinfo=timezone.utc)

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from structocr_cli.config import config_path, load_config
-from structocr_cli.errors import (
+from structocr_cli.api.errors import (
     ConfigError,
     NoApiKeyError,
     RefusedURLError,
     UnknownProfileError,
     UsageError,
 )
-from structocr_cli.settings import (
+from structocr_cli.settings.config import config_path, load_config
+from structocr_cli.settings.resolve import (
     DEFAULT_BASE_URL,
     Flags,
     Kind,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from structocr_cli.mock import MockServer
+from structocr_cli.mock.server import MockServer
 from tests.conftest import Result, run
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from structocr_cli.mock import MockServer, Reply, Request, balance_document
+from structocr_cli.mock.server import MockServer, Reply, Request, balance_document
 from tests.conftest import LONG_KEY, _recorded, mock_log, run
 
 # A key whose usage grows by one refresh to the next, fails on the third, and recovers.
@@ -43,7 +43,7 @@ def _clock(monkeypatch: pytest.MonkeyPatch, sleep: Callable[[float], None]) -> N
     """The watch's clock, with ``sleep`` in place of its waits."""
     from types import SimpleNamespace
 
-    from structocr_cli import watch
+    from structocr_cli.runs import watch
 
     monkeypatch.setattr(watch, "time", SimpleNamespace(monotonic=time.monotonic, sleep=sleep))
 
@@ -110,8 +110,8 @@ def test_the_screen_keeps_stale_numbers_while_a_refresh_fails(
     stepping: MockServer, tmp_path: Path
 ) -> None:
     from structocr_cli.core import BalanceRequest, check_many
-    from structocr_cli.selection import from_keys_file
-    from structocr_cli.watch import Watch
+    from structocr_cli.runs.watch import Watch
+    from structocr_cli.settings.selection import from_keys_file
 
     specs = from_keys_file(f"grow = {LONG_KEY}\n", "keys.txt", base_url=stepping.url)
     state = Watch(60)
@@ -135,8 +135,8 @@ def test_requests_per_minute_since_the_watch_started(stepping: MockServer) -> No
     from datetime import timedelta
 
     from structocr_cli.core import BalanceRequest, check_many
-    from structocr_cli.selection import from_keys_file
-    from structocr_cli.watch import Watch
+    from structocr_cli.runs.watch import Watch
+    from structocr_cli.settings.selection import from_keys_file
 
     specs = from_keys_file(f"grow = {LONG_KEY}\n", "keys.txt", base_url=stepping.url)
     state = Watch(60)
@@ -298,7 +298,7 @@ def test_a_watch_ends_when_its_reader_goes_away(
     gate: tuple[str, ...],
     code: int,
 ) -> None:
-    from structocr_cli.cli import main
+    from structocr_cli.cli.app import main
 
     monkeypatch.setattr("sys.stdout", _Gone())
     monkeypatch.setenv("STRUCTOCR_API_KEY", "steady-key-1234")

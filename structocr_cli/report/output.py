@@ -7,12 +7,12 @@ import json
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
-from structocr_cli.errors import StructocrError
-from structocr_cli.keys import mask, redact, sanitize
+from structocr_cli.api.errors import StructocrError
+from structocr_cli.api.keys import mask, redact, sanitize
 
 if TYPE_CHECKING:
-    from structocr_cli.profiles import Row, Status
-    from structocr_cli.settings import Sourced
+    from structocr_cli.settings.profiles import Row, Status
+    from structocr_cli.settings.resolve import Sourced
 
 
 def write_json(document: Any, out: IO[str]) -> None:
@@ -56,7 +56,7 @@ def profile_lines(rows: Sequence[Row]) -> str:
 
 def origin(setting: Sourced) -> str:
     """Where a setting came from, as a parenthesis after its value."""
-    from structocr_cli.settings import Kind
+    from structocr_cli.settings.resolve import Kind
 
     if setting.source.kind is Kind.DEFAULT:
         return "(the built-in default)"

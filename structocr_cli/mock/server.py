@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from structocr_cli.errors import UsageError
-from structocr_cli.keys import mask, sanitize
+from structocr_cli.api.errors import UsageError
+from structocr_cli.api.keys import mask, sanitize
 
 API_PATH = "/v1/account/balance"
 
@@ -150,7 +150,7 @@ def load_fixtures(path: Path) -> dict[str, Behaviour]:
         if path.suffix.lower() == ".json":
             data = json.loads(raw)
         else:
-            from structocr_cli.config import parse_toml
+            from structocr_cli.settings.config import parse_toml
 
             data = parse_toml(path, raw, what="fixtures")
     except OSError as exc:
@@ -341,7 +341,7 @@ class MockServer:
     ) -> None:
         """``tls``: serve HTTPS with this server-side context (tests make its certificate);
         ``latency_ms``: wait this long before every answer."""
-        from structocr_cli.faults import catalogue
+        from structocr_cli.mock.faults import catalogue
 
         stream = log or sys.stderr
         self.target = _Target(host, stream)
@@ -461,7 +461,7 @@ def run(
 
 def list_faults(out: IO[str]) -> None:
     """One line per fault key: the key, the exit code structocr balance gives, what it does."""
-    from structocr_cli.faults import catalogue
+    from structocr_cli.mock.faults import catalogue
 
     faults = catalogue("http://127.0.0.1:0/v1")
     width = max(len(key) for key in faults)

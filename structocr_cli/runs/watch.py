@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
-from structocr_cli.fields import number
-from structocr_cli.keys import mask, redact, sanitize
+from structocr_cli.api.keys import mask, redact, sanitize
+from structocr_cli.report.fields import number
 
 if TYPE_CHECKING:
     from structocr_cli.core import Outcome
-    from structocr_cli.many import Result
+    from structocr_cli.report.many import Result
 
 MIN_INTERVAL = 5.0
 """Seconds; the balance changes slowly, and the API is not to be hammered."""
@@ -80,7 +80,7 @@ class Watch:
         return self._gate_changes(results, now)
 
     def _gate_changes(self, results: Sequence[Result], now: datetime) -> list[str]:
-        from structocr_cli.many import breaches
+        from structocr_cli.report.many import breaches
 
         fetched = {spec.name for spec, outcome in results if outcome.balance is not None}
         current = {(name, check.gate.option): check.line()
@@ -106,7 +106,7 @@ class Watch:
 
     def document(self) -> dict[str, Any]:
         """One refresh as a JSON document (a line of the JSON Lines log)."""
-        from structocr_cli.many import json_items
+        from structocr_cli.report.many import json_items
 
         return {
             "time": self.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -121,7 +121,7 @@ class Watch:
 
     def screen(self) -> list[Line]:
         """The live view: when, a row per key, each account, the gates breached."""
-        from structocr_cli.many import accounts, aligned, ordered
+        from structocr_cli.report.many import accounts, aligned, ordered
 
         nxt = self.at + timedelta(seconds=self.interval)
         lines = [

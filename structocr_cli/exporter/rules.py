@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from structocr_cli.errors import UsageError
+from structocr_cli.api.errors import UsageError
 
 _JOB = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 

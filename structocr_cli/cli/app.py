@@ -21,14 +21,14 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, NamedTuple
 import typer
 
 from structocr_cli import __version__
-from structocr_cli.formats import CHOICES
 from structocr_cli.gates import GATES
+from structocr_cli.report.formats import CHOICES
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from decimal import Decimal
 
-    from structocr_cli.selection import KeySpec
+    from structocr_cli.settings.selection import KeySpec
 
 ENV_DEBUG = "STRUCTOCR_DEBUG"
 
@@ -130,7 +130,7 @@ def _debug_log(err: IO[str]) -> Iterator[None]:
         return
     import logging
 
-    from structocr_cli.keys import redact
+    from structocr_cli.api.keys import redact
 
     class RedactingFormatter(logging.Formatter):
         def format(self, record: logging.LogRecord) -> str:
@@ -204,8 +204,8 @@ def _timeout(flag: float | None) -> float:
     text = os.environ.get(ENV_TIMEOUT, "").strip()
     if not text:
         return DEFAULT_TIMEOUT
-    from structocr_cli.errors import UsageError
-    from structocr_cli.keys import shown
+    from structocr_cli.api.errors import UsageError
+    from structocr_cli.api.keys import shown
 
     try:
         value = float(text)
@@ -219,13 +219,13 @@ def _timeout(flag: float | None) -> float:
 
 
 def _complete_profile(incomplete: str) -> list[str]:
-    from structocr_cli.config import profile_names
+    from structocr_cli.settings.config import profile_names
 
     return [name for name in profile_names(os.environ) if name.startswith(incomplete)]
 
 
 def _complete_field(incomplete: str) -> list[str]:
-    from structocr_cli.fields import FIELDS
+    from structocr_cli.report.fields import FIELDS
 
     return [field.path for field in FIELDS if field.path.startswith(incomplete)]
 
@@ -448,11 +448,12 @@ def balance(
     given = {gate.option: gates.get(gate.parameter) for gate in GATES}
 
     def run(started: float) -> int:
-        from structocr_cli import commands, formats
+        from structocr_cli.api.errors import UsageError
+        from structocr_cli.api.keys import sanitize
         from structocr_cli.core import BalanceRequest
-        from structocr_cli.errors import UsageError
-        from structocr_cli.keys import sanitize
-        from structocr_cli.settings import Flags
+        from structocr_cli.report import formats
+        from structocr_cli.runs import commands
+        from structocr_cli.settings.resolve import Flags
 
         fmt = formats.choose(chosen, json_flag, fields or [])
         thresholds: Mapping[str, Decimal] = {}
@@ -461,7 +462,7 @@ def balance(
 
             thresholds = parse_thresholds(given)
         if fields:
-            from structocr_cli.machine import check_fields
+            from structocr_cli.report.machine import check_fields
 
             check_fields(fields)
         profiles = profile or []
@@ -490,7 +491,7 @@ def balance(
                 "--api-key and --api-key-file name a single key",
                 "To check several, list them in a --keys-file, or name profiles",
             )
-        from structocr_cli.many import SORTS
+        from structocr_cli.report.many import SORTS
 
         if sort not in SORTS:
             raise UsageError(f"--sort takes one of {', '.join(SORTS)}, not {sanitize(sort, 20)!r}")
@@ -626,16 +627,16 @@ def exporter(
     """
 
     def run(started: float) -> int:
-        from structocr_cli import commands
-        from structocr_cli.errors import UsageError
+        from structocr_cli.api.errors import UsageError
+        from structocr_cli.runs import commands
 
         if print_rules or print_dashboard:
             return commands.print_monitoring(
                 print_dashboard, alert_credits, alert_runway_days, alert_error_ratio, job
             )
-        from structocr_cli import serve
         from structocr_cli.core import BalanceRequest
-        from structocr_cli.exporter import Exporter
+        from structocr_cli.exporter import server as serve
+        from structocr_cli.exporter.cache import Exporter
 
         host, port = serve.parse_listen(listen)
         seconds = _timeout(timeout)
@@ -647,7 +648,7 @@ def exporter(
 
         def keys() -> "list[KeySpec]":
             """The keys to serve, at start and on SIGHUP, with the config file's warnings."""
-            from structocr_cli.settings import read_config
+            from structocr_cli.settings.resolve import read_config
 
             if keys_file == "-" and read:
                 raise UsageError("the keys came from stdin, which cannot be read again")
@@ -711,7 +712,7 @@ def mock(
     """
 
     def run(started: float) -> int:
-        from structocr_cli import mock
+        from structocr_cli.mock import server as mock
 
         if list_faults:
             mock.list_faults(sys.stdout)
@@ -737,7 +738,7 @@ class Store(str, Enum):
 
 
 def _config_path() -> Path:
-    from structocr_cli.config import config_path
+    from structocr_cli.settings.config import config_path
 
     return config_path(os.environ)
 
@@ -787,11 +788,12 @@ def config_set_key(
     """
 
     def run(started: float) -> int:
-        from structocr_cli import commands, profiles
-        from structocr_cli.config import load_config
-        from structocr_cli.keys import mask
-        from structocr_cli.output import origin
-        from structocr_cli.settings import Kind, Source, Sourced, check_base_url
+        from structocr_cli.api.keys import mask
+        from structocr_cli.report.output import origin
+        from structocr_cli.runs import commands
+        from structocr_cli.settings import profiles
+        from structocr_cli.settings.config import load_config
+        from structocr_cli.settings.resolve import Kind, Source, Sourced, check_base_url
 
         url = base_url
         if url is not None:
@@ -832,15 +834,15 @@ def _read_secret(prompt: str, deadline: float) -> str:
         except EOFError:  # Ctrl-D: no key given
             print(file=sys.stderr)
             return ""
-    from structocr_cli.reads import KEY_CAP, read_stdin
+    from structocr_cli.settings.reads import KEY_CAP, read_stdin
 
     return read_stdin(KEY_CAP, deadline, "the key")
 
 
 def _verify(key: str, base_url: str, timeout: float, deadline: float) -> str:
+    from structocr_cli.api.errors import HTTPStatusError, StructocrError
     from structocr_cli.core import verify_key
-    from structocr_cli.errors import HTTPStatusError, StructocrError
-    from structocr_cli.fields import number
+    from structocr_cli.report.fields import number
 
     try:
         balance = verify_key(key, base_url, timeout, deadline=deadline)
@@ -859,9 +861,10 @@ def config_list(
     """List profiles: name, masked key, base URL, and * on the default."""
 
     def run(started: float) -> int:
-        from structocr_cli import commands, output
-        from structocr_cli.profiles import rows
-        from structocr_cli.settings import read_config
+        from structocr_cli.report import output
+        from structocr_cli.runs import commands
+        from structocr_cli.settings.profiles import rows
+        from structocr_cli.settings.resolve import read_config
 
         config = read_config(os.environ)
         commands.warn_about(config)
@@ -885,7 +888,8 @@ def config_use(name: ProfileArg) -> Call:
     """Make NAME the default profile."""
 
     def run(started: float) -> int:
-        from structocr_cli import commands, profiles
+        from structocr_cli.runs import commands
+        from structocr_cli.settings import profiles
 
         profiles.use(_config_path(), name)
         commands.say(f'"{name}" is now the default profile')
@@ -899,7 +903,8 @@ def config_remove(name: ProfileArg) -> Call:
     """Delete profile NAME (and its key)."""
 
     def run(started: float) -> int:
-        from structocr_cli import commands, profiles
+        from structocr_cli.runs import commands
+        from structocr_cli.settings import profiles
 
         notes = profiles.remove(_config_path(), name)
         commands.say(f'removed profile "{name}"')
@@ -926,9 +931,9 @@ def config_show(profile: ProfileOpt = None) -> Call:
     """Show what balance would use now, and why (no network)."""
 
     def run(started: float) -> int:
-        from structocr_cli import commands
-        from structocr_cli.output import status_lines
-        from structocr_cli.profiles import status
+        from structocr_cli.report.output import status_lines
+        from structocr_cli.runs import commands
+        from structocr_cli.settings.profiles import status
 
         now = status(profile, os.environ)
         commands.warn_about(now.config)
@@ -966,8 +971,8 @@ def completion(
     """
 
     def run(started: float) -> int:
-        from structocr_cli import commands
-        from structocr_cli import completion as scripts
+        from structocr_cli.cli import completion as scripts
+        from structocr_cli.runs import commands
 
         if not install:
             sys.stdout.write(scripts.script(shell.value))
@@ -989,7 +994,7 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> int
 
     started = time.monotonic() if started is None else started
     if "_STRUCTOCR_COMPLETE" in os.environ:  # completion.COMPLETE_VAR, without the import
-        from structocr_cli.completion import enable
+        from structocr_cli.cli.completion import enable
 
         enable()
     json_errors = False
@@ -1048,10 +1053,10 @@ def _exit_code(exc: BaseException, json_errors: bool) -> int:
     # typer's own click; its usage errors know how to show themselves (test_typer_private_api).
     from typer._click.exceptions import ClickException
 
-    from structocr_cli.errors import ExitCode, StructocrError
+    from structocr_cli.api.errors import ExitCode, StructocrError
 
     if isinstance(exc, StructocrError):
-        from structocr_cli.output import error_document, error_line
+        from structocr_cli.report.output import error_document, error_line
 
         print(error_document(exc) if json_errors else error_line(exc), file=sys.stderr)
         return exc.exit_code
@@ -1062,7 +1067,7 @@ def _exit_code(exc: BaseException, json_errors: bool) -> int:
         _fail("interrupted", ExitCode.INTERRUPTED, "interrupted", json_errors)
         return ExitCode.INTERRUPTED
     if isinstance(exc, BrokenPipeError):  # the reader went away (`| head -1`)
-        from structocr_cli import commands
+        from structocr_cli.runs import commands
 
         commands.silence(sys.stdout)
         return ExitCode.OK
@@ -1092,7 +1097,7 @@ def _mask_values(text: str) -> str:
     """Each quoted or parenthesised value in ``text`` that could be a key, masked."""
     import re
 
-    from structocr_cli.keys import mask, may_be_secret
+    from structocr_cli.api.keys import mask, may_be_secret
 
     def masked(match: re.Match[str]) -> str:
         quoted = match.group(0)
@@ -1109,7 +1114,7 @@ def _mask_values(text: str) -> str:
 def _fail(code: str, exit_code: int, message: str, json_errors: bool) -> None:
     """A failure that is no StructocrError, said as one line or the JSON error object."""
     if json_errors:
-        from structocr_cli.output import failure_document
+        from structocr_cli.report.output import failure_document
 
         print(failure_document(code, exit_code, message), file=sys.stderr)
     else:
@@ -1117,8 +1122,8 @@ def _fail(code: str, exit_code: int, message: str, json_errors: bool) -> None:
 
 
 def _report_bug(exc: BaseException, json_errors: bool) -> None:
-    from structocr_cli.errors import ExitCode
-    from structocr_cli.keys import redact, sanitize
+    from structocr_cli.api.errors import ExitCode
+    from structocr_cli.api.keys import redact, sanitize
 
     if _debug():
         import traceback

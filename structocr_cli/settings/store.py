@@ -24,8 +24,8 @@ from typing import Any
 import tomlkit
 from tomlkit.items import Table
 
-from structocr_cli.config import Config, parse_config, read_config_bytes
-from structocr_cli.errors import UsageError
+from structocr_cli.api.errors import UsageError
+from structocr_cli.settings.config import Config, parse_config, read_config_bytes
 
 Change = Callable[[Any, Config], None]
 """Edits the tomlkit document in place; the Config is the same file, checked."""

@@ -24,13 +24,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from structocr_cli.api.errors import ExitCode
+from structocr_cli.api.keys import mask, redact
 from structocr_cli.core import BalanceRequest, Outcome, check_balance
-from structocr_cli.errors import ExitCode
-from structocr_cli.keys import mask, redact
 
 if TYPE_CHECKING:
-    from structocr_cli.client import BalanceClient
-    from structocr_cli.selection import KeySpec
+    from structocr_cli.api.client import BalanceClient
+    from structocr_cli.settings.selection import KeySpec
 
 LOG_EVERY = 600.0
 """Seconds between two log lines about a key that keeps failing the same way."""
@@ -87,7 +87,7 @@ class Exporter:
         log: Log | None = None,
     ) -> None:
         if client is None:
-            from structocr_cli.client import BalanceClient
+            from structocr_cli.api.client import BalanceClient
 
             client = BalanceClient(ca_bundle=request.ca_bundle)
         self.request, self.env, self.client = request, env, client
@@ -240,7 +240,7 @@ _OWN_HELP = {
 def exposition(views: Sequence[View], openmetrics: bool, restarts: int = 0) -> str:
     """The metrics text for a scrape: OpenMetrics (ending in ``# EOF``) or the classic
     Prometheus text format. Cached figures carry the time they were fetched."""
-    from structocr_cli.machine import EOF, balance_families, family
+    from structocr_cli.report.machine import EOF, balance_families, family
 
     def label(view: View, **more: str) -> tuple[tuple[str, str], ...]:
         return (("profile", view.name), *more.items())

@@ -9,11 +9,11 @@ import shlex
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
+from structocr_cli.api.errors import UsageError
+from structocr_cli.api.keys import shown
+from structocr_cli.api.model import Balance, Number
 from structocr_cli.derive import Derived
-from structocr_cli.errors import UsageError
-from structocr_cli.fields import BY_PATH, FIELDS, rows, text
-from structocr_cli.keys import shown
-from structocr_cli.model import Balance, Number
+from structocr_cli.report.fields import BY_PATH, FIELDS, rows, text
 
 
 def check_fields(paths: Sequence[str]) -> None:

@@ -13,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from structocr_cli.deadline import run_within
-from structocr_cli.errors import UsageError
+from structocr_cli.api.deadline import run_within
+from structocr_cli.api.errors import UsageError
 
 KEY_CAP = 4096
 """Bytes: no API key comes near it; /dev/zero would fill memory."""

@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from structocr_cli.errors import HINT_BASE_URL, BadAnswerError
-from structocr_cli.keys import sanitize
+from structocr_cli.api.errors import HINT_BASE_URL, BadAnswerError
+from structocr_cli.api.keys import sanitize
 
 Number = int | float
 

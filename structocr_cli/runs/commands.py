@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from structocr_cli.config import Config
     from structocr_cli.core import BalanceRequest, Outcome
-    from structocr_cli.formats import Format
-    from structocr_cli.many import Result
-    from structocr_cli.selection import KeySpec
-    from structocr_cli.settings import Flags
+    from structocr_cli.report.formats import Format
+    from structocr_cli.report.many import Result
+    from structocr_cli.settings.config import Config
+    from structocr_cli.settings.resolve import Flags
+    from structocr_cli.settings.selection import KeySpec
 
 
 def ca_path(ca_bundle: str | None) -> str | None:
@@ -27,8 +27,8 @@ def ca_path(ca_bundle: str | None) -> str | None:
         return None
     path = Path(ca_bundle).expanduser()
     if not path.is_file():
-        from structocr_cli.errors import UsageError
-        from structocr_cli.keys import sanitize
+        from structocr_cli.api.errors import UsageError
+        from structocr_cli.api.keys import sanitize
 
         raise UsageError(
             f"--ca-bundle {sanitize(ca_bundle, 120)}: no such file",
@@ -40,8 +40,8 @@ def ca_path(ca_bundle: str | None) -> str | None:
 def selected(
     profiles: list[str], every: bool, keys_file: str | None, base_url: str | None, deadline: float
 ) -> list[KeySpec]:
-    from structocr_cli import selection
-    from structocr_cli.settings import read_config
+    from structocr_cli.settings import selection
+    from structocr_cli.settings.resolve import read_config
 
     chosen = [selection.from_profiles(profiles, base_url)]
     if every:
@@ -67,11 +67,11 @@ def balance_many(
     quiet: bool,
     concurrency: int,
 ) -> int:
-    from structocr_cli import many
     from structocr_cli.core import check_many, combined_exit_code
+    from structocr_cli.report import many
 
     if output == "env":
-        from structocr_cli.machine import check_env_names
+        from structocr_cli.report.machine import check_env_names
 
         check_env_names([spec.name for spec in specs])
     results = check_many(specs, request, os.environ, concurrency)
@@ -92,8 +92,8 @@ def balance_many(
 def one_key(flags: Flags, deadline: float, warn: bool = True) -> KeySpec:
     """The one key a watch or the exporter checks, read once (a key from stdin cannot be
     read again); ``warn``: say what is wrong with the config file on stderr."""
-    from structocr_cli.selection import KeySpec
-    from structocr_cli.settings import Flags, resolve
+    from structocr_cli.settings.resolve import Flags, resolve
+    from structocr_cli.settings.selection import KeySpec
 
     settings = resolve(flags, os.environ, deadline)
     if warn:
@@ -120,9 +120,9 @@ def watch_keys(
     from contextlib import nullcontext
     from dataclasses import replace
 
-    from structocr_cli import watch
-    from structocr_cli.client import BalanceClient
+    from structocr_cli.api.client import BalanceClient
     from structocr_cli.core import check_many
+    from structocr_cli.runs import watch
 
     client = BalanceClient(ca_bundle=request.ca_bundle)  # its connections kept between refreshes
     state = watch.Watch(interval, sort)
@@ -134,7 +134,7 @@ def watch_keys(
         return check_many(specs, each, os.environ, concurrency, client)
 
     if on_screen:
-        from structocr_cli.render import live
+        from structocr_cli.report.render import live
 
         screen: Any = live(out)
     else:
@@ -246,7 +246,7 @@ def silence(out: IO[str]) -> None:
 
 
 def publish_ci(outcome: Outcome) -> None:
-    from structocr_cli import ci
+    from structocr_cli.report import ci
 
     balance, derived = outcome.figures()
     ci.annotate(outcome.checks, sys.stderr)
@@ -265,7 +265,7 @@ def exporter_keys(
     ``balance`` would use. Called again on SIGHUP."""
     import time
 
-    from structocr_cli.settings import Flags, read_config
+    from structocr_cli.settings.resolve import Flags, read_config
 
     deadline = time.monotonic() + timeout
     if profiles or every or keys_file is not None:
@@ -281,9 +281,11 @@ def print_monitoring(
     if dashboard:
         from importlib.resources import files
 
-        sys.stdout.write(files("structocr_cli").joinpath("dashboard.json").read_text("utf-8"))
+        sys.stdout.write(
+            files("structocr_cli.exporter").joinpath("dashboard.json").read_text("utf-8")
+        )
         return 0
-    from structocr_cli.rules import Thresholds, rules
+    from structocr_cli.exporter.rules import Thresholds, rules
 
     sys.stdout.write(rules(Thresholds(credits, runway_days, error_ratio, job)))
     return 0

@@ -19,9 +19,9 @@ from typing import IO, NamedTuple
 from rich.console import Console
 from rich.text import Text
 
+from structocr_cli.api.model import Balance
 from structocr_cli.derive import Derived
-from structocr_cli.fields import number
-from structocr_cli.model import Balance
+from structocr_cli.report.fields import number
 
 BAR_WIDTH = 20
 # Fixed minimum widths keep the columns of the separate sections aligned.

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from structocr_cli.errors import ConfigError, UsageError
-from structocr_cli.keys import sanitize, shown
+from structocr_cli.api.errors import ConfigError, UsageError
+from structocr_cli.api.keys import sanitize, shown
 
 ENV_CONFIG = "STRUCTOCR_CONFIG"
 ENV_STRICT = "STRUCTOCR_STRICT_PERMISSIONS"
@@ -100,7 +100,7 @@ def read_config_bytes(path: Path) -> bytes | None:
     """The file's bytes, None if it does not exist. Only a regular file of at most 1 MiB is
     read (or /dev/null, an empty config): a FIFO or a device could hang the command or fill
     memory, even on a TAB press."""
-    from structocr_cli.reads import CONFIG_CAP, ReadError, read_path
+    from structocr_cli.settings.reads import CONFIG_CAP, ReadError, read_path
 
     if str(path) == os.devnull:
         return b""

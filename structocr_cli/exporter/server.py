@@ -20,12 +20,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from structocr_cli.errors import StructocrError, UsageError
-from structocr_cli.keys import redact, sanitize
+from structocr_cli.api.errors import StructocrError, UsageError
+from structocr_cli.api.keys import redact, sanitize
 
 if TYPE_CHECKING:
-    from structocr_cli.exporter import Exporter
-    from structocr_cli.selection import KeySpec
+    from structocr_cli.exporter.cache import Exporter
+    from structocr_cli.settings.selection import KeySpec
 
 DEFAULT_LISTEN = "127.0.0.1:9811"
 OPENMETRICS_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -242,7 +242,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics\n", body)
 
     def _metrics(self, body: bool) -> None:
-        from structocr_cli.exporter import exposition
+        from structocr_cli.exporter.cache import exposition
 
         exporter = self.server.exporter
         openmetrics = wants_openmetrics(self.headers.get("Accept", ""))
@@ -366,7 +366,7 @@ def run(
 
 
 def _reload(exporter: Exporter, reload: Callable[[], Sequence[KeySpec]], log: Logger) -> None:
-    from structocr_cli.selection import NoKeysError
+    from structocr_cli.settings.selection import NoKeysError
 
     try:
         specs = reload()

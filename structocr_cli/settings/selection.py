@@ -12,10 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from structocr_cli.config import PROFILE_NAME_RULE, Config, valid_profile_name
-from structocr_cli.errors import UsageError
-from structocr_cli.keys import sanitize
-from structocr_cli.settings import Flags
+from structocr_cli.api.errors import UsageError
+from structocr_cli.api.keys import sanitize
+from structocr_cli.settings.config import PROFILE_NAME_RULE, Config, valid_profile_name
+from structocr_cli.settings.resolve import Flags
 
 HINT_KEYS_FILE = "Write one name=key per line; blank lines and lines starting with # are ignored"
 
@@ -100,7 +100,7 @@ def combined(*selections: Sequence[KeySpec]) -> list[KeySpec]:
 
 def read_keys_path(path: str, deadline: float | None) -> str:
     """A keys file's text (``-``: stdin), read with the same bounds as a key file."""
-    from structocr_cli.reads import ReadError, read_path, read_stdin
+    from structocr_cli.settings.reads import ReadError, read_path, read_stdin
 
     cap = 1024 * 1024  # a line per key: room for thousands
     if path == "-":

@@ -33,7 +33,7 @@ import requests
 import urllib3
 
 from structocr_cli import __version__
-from structocr_cli.errors import (
+from structocr_cli.api.errors import (
     HINT_BASE_URL,
     HINT_NETWORK,
     HINT_RETRY_LATER,
@@ -46,8 +46,8 @@ from structocr_cli.errors import (
     RefusedURLError,
     StructocrError,
 )
-from structocr_cli.keys import key_problem, sanitize
-from structocr_cli.model import Balance, error_text, parse_balance
+from structocr_cli.api.keys import key_problem, sanitize
+from structocr_cli.api.model import Balance, error_text, parse_balance
 
 log = logging.getLogger("structocr.client")
 

@@ -10,10 +10,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
+from structocr_cli.api.model import Balance
 from structocr_cli.derive import Derived
-from structocr_cli.fields import number
 from structocr_cli.gates import Check
-from structocr_cli.model import Balance
+from structocr_cli.report.fields import number
 
 _SUMMARY_ROWS: tuple[tuple[str, Callable[[Balance, Derived], str]], ...] = (
     ("Credits remaining", lambda b, d: number(b.account.credits_remaining)),

@@ -8,13 +8,13 @@ import json
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
-from structocr_cli.fields import number
-from structocr_cli.keys import mask, redact, sanitize
+from structocr_cli.api.keys import mask, redact, sanitize
+from structocr_cli.report.fields import number
 
 if TYPE_CHECKING:
     from structocr_cli.core import Outcome
     from structocr_cli.gates import Check
-    from structocr_cli.selection import KeySpec
+    from structocr_cli.settings.selection import KeySpec
 
 Result = tuple["KeySpec", "Outcome"]
 SORTS = ("credits", "requests", "errors", "latency", "name")
@@ -139,7 +139,7 @@ def _accounts(results: Sequence[Result]) -> list[str]:
 
 def json_items(results: Sequence[Result]) -> list[dict[str, Any]]:
     """One object per key, in the order selected: the server's document, or the error."""
-    from structocr_cli.output import error_object
+    from structocr_cli.report.output import error_object
 
     items: list[dict[str, Any]] = []
     for spec, outcome in results:
@@ -169,7 +169,7 @@ and the caller reports it on stderr."""
 def write(results: Sequence[Result], output: str, sort: str, fields: Sequence[str],
           out: IO[str]) -> None:  # fmt: skip
     """The results in ``output`` (a name of ``formats.FORMATS``)."""
-    from structocr_cli import machine
+    from structocr_cli.report import machine
 
     if output == "table":
         table(results, sort, out)

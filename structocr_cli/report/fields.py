@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from structocr_cli.api.model import Balance
 from structocr_cli.derive import Derived
-from structocr_cli.model import Balance
 
 Value = int | float | Decimal | str | None
 Getter = Callable[[Balance, Derived], Value]

@@ -32,7 +32,7 @@ class Format(NamedTuple):
 
 
 def _table(outcome: Outcome, fields: Sequence[str], out: IO[str]) -> None:
-    from structocr_cli.render import report
+    from structocr_cli.report.render import report
 
     balance, derived = outcome.figures()
     settings = outcome.resolved()
@@ -40,37 +40,37 @@ def _table(outcome: Outcome, fields: Sequence[str], out: IO[str]) -> None:
 
 
 def _json(outcome: Outcome, fields: Sequence[str], out: IO[str]) -> None:
-    from structocr_cli.output import write_json
+    from structocr_cli.report.output import write_json
 
     write_json(outcome.fetched().document, out)
 
 
 def _tsv(outcome: Outcome, fields: Sequence[str], out: IO[str]) -> None:
-    from structocr_cli.machine import tsv
+    from structocr_cli.report.machine import tsv
 
     out.write(tsv(*outcome.figures()))
 
 
 def _env(outcome: Outcome, fields: Sequence[str], out: IO[str]) -> None:
-    from structocr_cli.machine import env
+    from structocr_cli.report.machine import env
 
     out.write(env(*outcome.figures()))
 
 
 def _openmetrics(outcome: Outcome, fields: Sequence[str], out: IO[str]) -> None:
-    from structocr_cli.machine import openmetrics
+    from structocr_cli.report.machine import openmetrics
 
     out.write(openmetrics(*outcome.figures(), outcome.profile_label))
 
 
 def _fields(outcome: Outcome, fields: Sequence[str], out: IO[str]) -> None:
-    from structocr_cli.machine import field_lines
+    from structocr_cli.report.machine import field_lines
 
     out.write(field_lines(fields, *outcome.figures()))
 
 
 def _openmetrics_down(outcome: Outcome, out: IO[str]) -> None:
-    from structocr_cli.machine import openmetrics_down
+    from structocr_cli.report.machine import openmetrics_down
 
     out.write(openmetrics_down(outcome.profile_label))
 
@@ -96,7 +96,7 @@ CHOICES = tuple(name for name in FORMATS if name != FIELD)
 def choose(output: str | None, json_flag: bool, fields: Sequence[str]) -> Format:
     """The format the options ask for; contradictory options are a usage error (the field
     paths themselves are checked by ``machine.check_fields``)."""
-    from structocr_cli.errors import UsageError
+    from structocr_cli.api.errors import UsageError
 
     if json_flag and output not in (None, "json"):
         raise UsageError(f"--json and --output {output} contradict each other", "Pick one")

@@ -8,16 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from structocr_cli import keys
-from structocr_cli.config import KEYRING, Config, check_profile_name
-from structocr_cli.errors import (
+from structocr_cli.api import keys
+from structocr_cli.api.errors import (
     HINT_COPY_KEY,
     ExitCode,
     NoApiKeyError,
     StructocrError,
     UsageError,
 )
-from structocr_cli.settings import (
+from structocr_cli.settings.config import KEYRING, Config, check_profile_name
+from structocr_cli.settings.resolve import (
     Flags,
     Sourced,
     choose_api_key,
@@ -70,7 +70,7 @@ def read_new_key(text: str) -> str:
 def target_profile(flag: str | None, env: Mapping[str, str], config: Config) -> Sourced:
     """The profile ``set-key`` writes: as ``balance`` chooses one (``-p``, STRUCTOCR_PROFILE,
     default_profile, "default"), except that it may be new."""
-    from structocr_cli.settings import DEFAULT, DEFAULT_PROFILE, ENV_PROFILE, Kind, Source
+    from structocr_cli.settings.resolve import DEFAULT, DEFAULT_PROFILE, ENV_PROFILE, Kind, Source
 
     candidates = (
         (flag, Source(Kind.FLAG, "--profile")),
@@ -97,7 +97,7 @@ class SetKey:
     store: str
 
     def apply(self, document: Any, config: Config) -> None:
-        from structocr_cli import config_store
+        from structocr_cli.settings import store as config_store
 
         table = config_store.profile_table(document, self.name)
         if self.store == KEYRING:
@@ -114,7 +114,8 @@ class SetKey:
 
 def set_key(path: Path, change: SetKey) -> Config:
     """Save a key (in the file or the OS keyring); return the config as it was before."""
-    from structocr_cli import config_store, keystore
+    from structocr_cli.settings import keystore
+    from structocr_cli.settings import store as config_store
 
     check_profile_name(change.name)
     before: list[Config] = []
@@ -134,7 +135,7 @@ def set_key(path: Path, change: SetKey) -> Config:
 
 
 def use(path: Path, name: str) -> None:
-    from structocr_cli import config_store
+    from structocr_cli.settings import store as config_store
 
     check_profile_name(name)
 
@@ -149,7 +150,8 @@ def use(path: Path, name: str) -> None:
 def remove(path: Path, name: str) -> list[str]:
     """Delete a profile; returns what the user should know next: that no default is left,
     or that its key may remain in the OS keyring."""
-    from structocr_cli import config_store, keystore
+    from structocr_cli.settings import keystore
+    from structocr_cli.settings import store as config_store
 
     check_profile_name(name)
     before: list[Config] = []

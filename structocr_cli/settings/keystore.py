@@ -12,9 +12,9 @@ import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from structocr_cli.deadline import run_within
-from structocr_cli.errors import KeyringError
-from structocr_cli.keys import sanitize
+from structocr_cli.api.deadline import run_within
+from structocr_cli.api.errors import KeyringError
+from structocr_cli.api.keys import sanitize
 
 SERVICE = "structocr"
 TIMEOUT = 5.0

@@ -14,17 +14,8 @@ from enum import Enum
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from structocr_cli import keys
-from structocr_cli.config import (
-    ENV_STRICT,
-    KEYRING,
-    Config,
-    check_profile_name,
-    config_path,
-    load_config,
-    strict_permissions,
-)
-from structocr_cli.errors import (
+from structocr_cli.api import keys
+from structocr_cli.api.errors import (
     HINT_COPY_KEY,
     ConfigError,
     KeyringError,
@@ -32,6 +23,15 @@ from structocr_cli.errors import (
     RefusedURLError,
     UnknownProfileError,
     UsageError,
+)
+from structocr_cli.settings.config import (
+    ENV_STRICT,
+    KEYRING,
+    Config,
+    check_profile_name,
+    config_path,
+    load_config,
+    strict_permissions,
 )
 
 DEFAULT_BASE_URL = "https://structocr.com/v1"
@@ -208,7 +208,7 @@ def choose_api_key(
 
 
 def _from_keyring(profile: str) -> Sourced:
-    from structocr_cli import keystore
+    from structocr_cli.settings import keystore
 
     try:
         key = keystore.get(profile)
@@ -233,7 +233,7 @@ def _checked(key: Sourced) -> Sourced:
 
 
 def _read_key_file(name: str, deadline: float | None) -> str:
-    from structocr_cli.reads import KEY_CAP, ReadError, read_path, read_stdin
+    from structocr_cli.settings.reads import KEY_CAP, ReadError, read_path, read_stdin
 
     if name == "-":
         return read_stdin(KEY_CAP, deadline, "the API key").strip()

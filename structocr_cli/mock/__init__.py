@@ -1,0 +1,2 @@
+"""``structocr mock``: a local StructOCR server for demos and offline tests, and its fault
+keys."""
