@@ -11,11 +11,15 @@ typer's parsing of the shell's request is reused; that is typer's private API, u
 ``_typer_shell_classes`` (a test fails there first when a typer upgrade moves it).
 """
 
-from __future__ import annotations
-
 import os
+import sys
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import typer
+
+from structocr_cli.cli.options import Call
 
 PROG = "structocr"
 COMPLETE_VAR = "_STRUCTOCR_COMPLETE"
@@ -215,3 +219,46 @@ def install(shell: str, env: dict[str, str] | os._Environ[str]) -> tuple[Path, s
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(script(shell), encoding="utf-8")
     return path, next_step(shell, path)
+
+
+class Shell(str, Enum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+    powershell = "powershell"
+
+
+def completion(
+    shell: Annotated[
+        Shell,
+        typer.Argument(
+            metavar="SHELL", case_sensitive=False, help="bash, zsh, fish or powershell."
+        ),
+    ],
+    to_file: Annotated[
+        bool,
+        typer.Option("--install", help="Write it where the shell looks for completions."),
+    ] = False,
+) -> Call:
+    """Print the shell completion script (or install it with --install).
+
+    \b
+      structocr completion zsh > ~/.zfunc/_structocr
+      structocr completion --install fish
+    """
+
+    def run(started: float) -> int:
+        from structocr_cli.runs import commands
+
+        if not to_file:
+            sys.stdout.write(script(shell.value))
+            return 0
+        path, step = install(shell.value, os.environ)
+        commands.say(f"wrote {path}; {step}")
+        return 0
+
+    return Call(run)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(short_help="Print or install the shell completion script.")(completion)

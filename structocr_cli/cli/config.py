@@ -1,0 +1,239 @@
+"""``structocr config``: store, list, switch and remove keys and profiles."""
+
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from structocr_cli.cli.options import (
+    Call,
+    ProfileOpt,
+    TimeoutOpt,
+    complete_profile,
+    timeout_seconds,
+)
+
+config_app = typer.Typer(
+    name="config",
+    help="Store, list, switch and remove API keys and profiles.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+class Store(str, Enum):
+    file = "file"
+    keyring = "keyring"
+
+
+def _config_path() -> Path:
+    from structocr_cli.settings.config import config_path
+
+    return config_path(os.environ)
+
+
+@config_app.command("set-key")
+def config_set_key(
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            "-p",
+            metavar="NAME",
+            help="Profile to save the key in [env: STRUCTOCR_PROFILE; default: the default "
+            "profile, or 'default'].",
+            show_default=False,
+            autocompletion=complete_profile,
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL", help="Also save this API base URL in the profile.", show_default=False
+        ),
+    ] = None,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Save only if the key works (calls the API).")
+    ] = False,
+    make_default: Annotated[
+        bool, typer.Option("--default", help="Make this the default profile.")
+    ] = False,
+    store: Annotated[
+        Store,
+        typer.Option(
+            metavar="STORE",
+            help="Where to keep the key: file (in the config file) or keyring (in the OS "
+            "keyring; the config file then records only that it is there).",
+        ),
+    ] = Store.file,
+    timeout: TimeoutOpt = None,
+) -> Call:
+    """Save an API key typed at a hidden prompt or piped on stdin.
+
+    The key is never an argument (arguments are visible to other users). From a script:
+
+    \b
+      printf %s "$KEY" | structocr config set-key -p ci
+    """
+
+    def run(started: float) -> int:
+        from structocr_cli.api.keys import mask
+        from structocr_cli.report.output import origin
+        from structocr_cli.runs import commands
+        from structocr_cli.settings import profiles
+        from structocr_cli.settings.config import load_config
+        from structocr_cli.settings.resolve import Kind, Source, Sourced, check_base_url
+
+        url = base_url
+        if url is not None:
+            url = check_base_url(Sourced(url, Source(Kind.FLAG, "--base-url")))
+        path = _config_path()
+        chosen = profiles.target_profile(profile, os.environ, load_config(path))
+        name, seconds = chosen.value, timeout_seconds(timeout)
+        deadline = started + seconds
+        key = profiles.read_new_key(_read_secret(f"API key for profile {name!r}: ", deadline))
+        credits = ""
+        if verify:
+            where = profiles.verify_base_url(load_config(path), os.environ, name, url)
+            credits = _verify(key, where, seconds, deadline)
+        change = profiles.SetKey(name, key, url, make_default, store.value)
+        before = profiles.set_key(path, change)
+        place = "the OS keyring" if store is Store.keyring else str(path)
+        default = make_default or not before.default_profile
+        note = "; it is the default profile" if default else ""
+        told = "" if chosen.source.kind is Kind.FLAG else f" {origin(chosen)}"
+        commands.say(
+            f'saved the key {mask(key)} for profile "{name}"{told} in {place}{note}{credits}'
+        )
+        return 0
+
+    return Call(run)
+
+
+def _read_secret(prompt: str, deadline: float) -> str:
+    """The key typed at a hidden prompt, or piped (at most a few KiB, before ``deadline``)."""
+    if sys.stdin is not None and not sys.stdin.closed and sys.stdin.isatty():
+        import getpass
+
+        try:
+            return getpass.getpass(prompt)
+        except KeyboardInterrupt:
+            print(file=sys.stderr)  # what follows starts on a line of its own, not the prompt's
+            raise
+        except EOFError:  # Ctrl-D: no key given
+            print(file=sys.stderr)
+            return ""
+    from structocr_cli.settings.reads import KEY_CAP, read_stdin
+
+    return read_stdin(KEY_CAP, deadline, "the key")
+
+
+def _verify(key: str, base_url: str, timeout: float, deadline: float) -> str:
+    from structocr_cli.api.errors import HTTPStatusError, StructocrError
+    from structocr_cli.core import verify_key
+    from structocr_cli.report.fields import number
+
+    try:
+        balance = verify_key(key, base_url, timeout, deadline=deadline)
+    except StructocrError as exc:
+        hint = "Nothing was saved; check the key and run structocr config set-key again"
+        if isinstance(exc, HTTPStatusError):
+            raise exc.with_hint(hint) from None
+        raise type(exc)(exc.message, f"Nothing was saved. {exc.hint}") from None
+    return f" (verified: {number(balance.account.credits_remaining)} credits remaining)"
+
+
+@config_app.command("list")
+def config_list(
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON array, keys masked.")] = False,
+) -> Call:
+    """List profiles: name, masked key, base URL, and * on the default."""
+
+    def run(started: float) -> int:
+        from structocr_cli.report import output
+        from structocr_cli.runs import commands
+        from structocr_cli.settings.profiles import rows
+        from structocr_cli.settings.resolve import read_config
+
+        config = read_config(os.environ)
+        commands.warn_about(config)
+        found = rows(config)
+        if json_out:
+            output.write_json([row.as_json() for row in found], sys.stdout)
+        elif found:
+            sys.stdout.write(output.profile_lines(found))
+        else:
+            commands.say(f"no profiles in {config.path}; add one with: structocr config set-key")
+        return 0
+
+    return Call(run, json_errors=json_out)
+
+
+ProfileArg = Annotated[str, typer.Argument(metavar="NAME", autocompletion=complete_profile)]
+
+
+@config_app.command("use")
+def config_use(name: ProfileArg) -> Call:
+    """Make NAME the default profile."""
+
+    def run(started: float) -> int:
+        from structocr_cli.runs import commands
+        from structocr_cli.settings import profiles
+
+        profiles.use(_config_path(), name)
+        commands.say(f'"{name}" is now the default profile')
+        return 0
+
+    return Call(run)
+
+
+@config_app.command("remove")
+def config_remove(name: ProfileArg) -> Call:
+    """Delete profile NAME (and its key)."""
+
+    def run(started: float) -> int:
+        from structocr_cli.runs import commands
+        from structocr_cli.settings import profiles
+
+        notes = profiles.remove(_config_path(), name)
+        commands.say(f'removed profile "{name}"')
+        for note in notes:
+            commands.say(note)
+        return 0
+
+    return Call(run)
+
+
+@config_app.command("path")
+def config_path_command() -> Call:
+    """Print the config file's path (STRUCTOCR_CONFIG overrides it)."""
+
+    def run(started: float) -> int:
+        print(_config_path())
+        return 0
+
+    return Call(run)
+
+
+@config_app.command("show")
+def config_show(profile: ProfileOpt = None) -> Call:
+    """Show what balance would use now, and why (no network)."""
+
+    def run(started: float) -> int:
+        from structocr_cli.report.output import status_lines
+        from structocr_cli.runs import commands
+        from structocr_cli.settings.profiles import status
+
+        now = status(profile, os.environ)
+        commands.warn_about(now.config)
+        sys.stdout.write(status_lines(now))
+        return now.exit_code
+
+    return Call(run)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(config_app)
