@@ -186,7 +186,7 @@ def test_an_address_in_use_is_a_clear_error(tmp_path: Path) -> None:
 def test_default_keys_every_profile_else_the_one_key(
     config_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from structocr_cli.runs.commands import exporter_keys
+    from structocr_cli.runs.exporter import exporter_keys
 
     monkeypatch.setenv("STRUCTOCR_API_KEY", "env-key-123456789")
     one = exporter_keys([], False, None, None, 5)

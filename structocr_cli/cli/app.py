@@ -153,9 +153,9 @@ def _exit_code(exc: BaseException, json_errors: bool) -> int:
         _fail("interrupted", ExitCode.INTERRUPTED, "interrupted", json_errors)
         return ExitCode.INTERRUPTED
     if isinstance(exc, BrokenPipeError):  # the reader went away (`| head -1`)
-        from structocr_cli.runs import commands
+        from structocr_cli.runs.common import silence
 
-        commands.silence(sys.stdout)
+        silence(sys.stdout)
         return ExitCode.OK
     if isinstance(exc, typer.Abort):
         print("Aborted!", file=sys.stderr)

@@ -149,7 +149,9 @@ def balance(
         from structocr_cli.api.keys import sanitize
         from structocr_cli.core import BalanceRequest
         from structocr_cli.report import formats
-        from structocr_cli.runs import commands
+        from structocr_cli.runs.balance import balance_many, balance_one, one_key, selected
+        from structocr_cli.runs.common import ca_path
+        from structocr_cli.runs.watch import watch_keys
         from structocr_cli.settings.resolve import Flags
 
         fmt = formats.choose(chosen, json_flag, fields or [])
@@ -166,7 +168,7 @@ def balance(
         several = all_profiles or keys_file is not None or len(profiles) > 1
         flags = Flags(api_key, api_key_file, profiles[0] if profiles else None, base_url)
         seconds = timeout_seconds(timeout)
-        ca = commands.ca_path(ca_bundle)
+        ca = ca_path(ca_bundle)
         request = BalanceRequest(flags, seconds, thresholds, ca_bundle=ca, started=started)
         if count is not None and watch is None:
             raise UsageError("--count needs --watch", "Add --watch SECONDS")
@@ -177,12 +179,10 @@ def balance(
                 "Leave out the format, or use --json",
             )
         if not several and watch is None:
-            return commands.balance_one(request, fmt, fields or [], quiet, no_ci)
+            return balance_one(request, fmt, fields or [], quiet, no_ci)
         if not several and watch is not None:
-            specs = [commands.one_key(flags, started + seconds)]
-            return commands.watch_keys(
-                specs, request, fmt.name, sort, quiet, concurrency, watch, count
-            )
+            specs = [one_key(flags, started + seconds)]
+            return watch_keys(specs, request, fmt.name, sort, quiet, concurrency, watch, count)
         if api_key is not None or api_key_file is not None:
             raise UsageError(
                 "--api-key and --api-key-file name a single key",
@@ -192,14 +192,10 @@ def balance(
 
         if sort not in SORTS:
             raise UsageError(f"--sort takes one of {', '.join(SORTS)}, not {sanitize(sort, 20)!r}")
-        specs = commands.selected(profiles, all_profiles, keys_file, base_url, started + seconds)
+        specs = selected(profiles, all_profiles, keys_file, base_url, started + seconds)
         if watch is not None:
-            return commands.watch_keys(
-                specs, request, fmt.name, sort, quiet, concurrency, watch, count
-            )
-        return commands.balance_many(
-            specs, request, fmt.name, fields or [], sort, quiet, concurrency
-        )
+            return watch_keys(specs, request, fmt.name, sort, quiet, concurrency, watch, count)
+        return balance_many(specs, request, fmt.name, fields or [], sort, quiet, concurrency)
 
     return Call(run, json_errors=json_flag or chosen == "json")
 

@@ -248,13 +248,13 @@ def completion(
     """
 
     def run(started: float) -> int:
-        from structocr_cli.runs import commands
+        from structocr_cli.runs.common import say
 
         if not to_file:
             sys.stdout.write(script(shell.value))
             return 0
         path, step = install(shell.value, os.environ)
-        commands.say(f"wrote {path}; {step}")
+        say(f"wrote {path}; {step}")
         return 0
 
     return Call(run)

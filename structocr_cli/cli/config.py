@@ -82,7 +82,7 @@ def config_set_key(
     def run(started: float) -> int:
         from structocr_cli.api.keys import mask
         from structocr_cli.report.output import origin
-        from structocr_cli.runs import commands
+        from structocr_cli.runs.common import say
         from structocr_cli.settings import profiles
         from structocr_cli.settings.config import load_config
         from structocr_cli.settings.resolve import Kind, Source, Sourced, check_base_url
@@ -105,9 +105,7 @@ def config_set_key(
         default = make_default or not before.default_profile
         note = "; it is the default profile" if default else ""
         told = "" if chosen.source.kind is Kind.FLAG else f" {origin(chosen)}"
-        commands.say(
-            f'saved the key {mask(key)} for profile "{name}"{told} in {place}{note}{credits}'
-        )
+        say(f'saved the key {mask(key)} for profile "{name}"{told} in {place}{note}{credits}')
         return 0
 
     return Call(run)
@@ -154,19 +152,19 @@ def config_list(
 
     def run(started: float) -> int:
         from structocr_cli.report import output
-        from structocr_cli.runs import commands
+        from structocr_cli.runs.common import say, warn_about
         from structocr_cli.settings.profiles import rows
         from structocr_cli.settings.resolve import read_config
 
         config = read_config(os.environ)
-        commands.warn_about(config)
+        warn_about(config)
         found = rows(config)
         if json_out:
             output.write_json([row.as_json() for row in found], sys.stdout)
         elif found:
             sys.stdout.write(output.profile_lines(found))
         else:
-            commands.say(f"no profiles in {config.path}; add one with: structocr config set-key")
+            say(f"no profiles in {config.path}; add one with: structocr config set-key")
         return 0
 
     return Call(run, json_errors=json_out)
@@ -180,11 +178,11 @@ def config_use(name: ProfileArg) -> Call:
     """Make NAME the default profile."""
 
     def run(started: float) -> int:
-        from structocr_cli.runs import commands
+        from structocr_cli.runs.common import say
         from structocr_cli.settings import profiles
 
         profiles.use(_config_path(), name)
-        commands.say(f'"{name}" is now the default profile')
+        say(f'"{name}" is now the default profile')
         return 0
 
     return Call(run)
@@ -195,13 +193,13 @@ def config_remove(name: ProfileArg) -> Call:
     """Delete profile NAME (and its key)."""
 
     def run(started: float) -> int:
-        from structocr_cli.runs import commands
+        from structocr_cli.runs.common import say
         from structocr_cli.settings import profiles
 
         notes = profiles.remove(_config_path(), name)
-        commands.say(f'removed profile "{name}"')
+        say(f'removed profile "{name}"')
         for note in notes:
-            commands.say(note)
+            say(note)
         return 0
 
     return Call(run)
@@ -224,11 +222,11 @@ def config_show(profile: ProfileOpt = None) -> Call:
 
     def run(started: float) -> int:
         from structocr_cli.report.output import status_lines
-        from structocr_cli.runs import commands
+        from structocr_cli.runs.common import warn_about
         from structocr_cli.settings.profiles import status
 
         now = status(profile, os.environ)
-        commands.warn_about(now.config)
+        warn_about(now.config)
         sys.stdout.write(status_lines(now))
         return now.exit_code
 

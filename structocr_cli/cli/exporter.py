@@ -143,10 +143,11 @@ def exporter(
 
     def run(started: float) -> int:
         from structocr_cli.api.errors import UsageError
-        from structocr_cli.runs import commands
+        from structocr_cli.runs.common import ca_path, config_warnings
+        from structocr_cli.runs.exporter import exporter_keys, print_monitoring
 
         if print_rules or print_dashboard:
-            return commands.print_monitoring(
+            return print_monitoring(
                 print_dashboard, alert_credits, alert_runway_days, alert_error_ratio, job
             )
         from structocr_cli.core import BalanceRequest
@@ -155,7 +156,7 @@ def exporter(
 
         host, port = serve.parse_listen(listen)
         seconds = timeout_seconds(timeout)
-        request = BalanceRequest(timeout=seconds, ca_bundle=commands.ca_path(ca_bundle))
+        request = BalanceRequest(timeout=seconds, ca_bundle=ca_path(ca_bundle))
         profiles = profile or []
 
         read: list[bool] = []
@@ -168,8 +169,8 @@ def exporter(
             if keys_file == "-" and read:
                 raise UsageError("the keys came from stdin, which cannot be read again")
             read.append(True)
-            specs = commands.exporter_keys(profiles, all_profiles, keys_file, base_url, seconds)
-            for warning in commands.config_warnings(read_config(os.environ)):
+            specs = exporter_keys(profiles, all_profiles, keys_file, base_url, seconds)
+            for warning in config_warnings(read_config(os.environ)):
                 log("warning", warning)
             return specs
 

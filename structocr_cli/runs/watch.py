@@ -10,8 +10,11 @@ gates are breached, so that a breach is reported when it starts and when it clea
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
@@ -20,8 +23,9 @@ from structocr_cli.api.keys import mask, redact, sanitize
 from structocr_cli.report.fields import number
 
 if TYPE_CHECKING:
-    from structocr_cli.core import Outcome
+    from structocr_cli.core import BalanceRequest, Outcome
     from structocr_cli.report.many import Result
+    from structocr_cli.settings.selection import KeySpec
 
 MIN_INTERVAL = 5.0
 """Seconds; the balance changes slowly, and the API is not to be hammered."""
@@ -205,3 +209,82 @@ def run(
         if count is not None and watch.refreshes >= count:
             return watch.exit_code()
         time.sleep(max(started + watch.interval - time.monotonic(), 0.0))
+
+
+def watch_keys(
+    specs: list[KeySpec],
+    request: BalanceRequest,
+    output: str,
+    sort: str,
+    quiet: bool,
+    concurrency: int,
+    interval: float,
+    count: int | None,
+) -> int:
+    """Refresh until Ctrl-C (a clean stop: exit 0) or ``count`` refreshes (the last one's
+    exit code): a live screen on a terminal, JSON Lines otherwise."""
+    from contextlib import nullcontext
+    from dataclasses import replace
+
+    from structocr_cli.api.client import BalanceClient
+    from structocr_cli.core import check_many
+    from structocr_cli.runs.common import say, silence
+
+    client = BalanceClient(ca_bundle=request.ca_bundle)  # its connections kept between refreshes
+    state = Watch(interval, sort)
+    out = sys.stdout
+    on_screen = output == "table" and not quiet and out.isatty()
+
+    def refresh(started: float) -> list[Result]:
+        each = replace(request, started=started)
+        return check_many(specs, each, os.environ, concurrency, client)
+
+    if on_screen:
+        from structocr_cli.report.render import live
+
+        screen: Any = live(out)
+    else:
+        screen = nullcontext(None)
+    try:
+        with _terminate_as_interrupt(), screen as draw:
+
+            def show(seen: Watch) -> None:
+                if draw is not None:
+                    draw(seen.screen())
+                elif not quiet:
+                    try:
+                        write_line(seen.document(), out)
+                    except BrokenPipeError:  # `| head -1`: nobody reads any more
+                        silence(out)
+                        raise _ReaderGone from None
+
+            return run(state, refresh, show, say, count)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: a stop as asked, the screen restored
+        return 0
+    except _ReaderGone:  # as `balance | head -1` ends: the last refresh's code
+        return state.exit_code()
+
+
+class _ReaderGone(Exception):
+    """stdout's reader went away: a watch has nobody to refresh for."""
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a stopping container or CI job) stops a watch as Ctrl-C does, so
+    that the live screen is taken down and the cursor shown again."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

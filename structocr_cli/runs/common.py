@@ -1,0 +1,66 @@
+"""What every run shares: writing to a stdout whose reader may leave, messages and warnings
+on stderr, and the --ca-bundle path."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from structocr_cli.settings.config import Config
+
+
+def ca_path(ca_bundle: str | None) -> str | None:
+    if ca_bundle is None:
+        return None
+    path = Path(ca_bundle).expanduser()
+    if not path.is_file():
+        from structocr_cli.api.errors import UsageError
+        from structocr_cli.api.keys import sanitize
+
+        raise UsageError(
+            f"--ca-bundle {sanitize(ca_bundle, 120)}: no such file",
+            "Pass a PEM file of CA certificates",
+        )
+    return str(path)
+
+
+def write_out(write: Callable[[], None], out: IO[str]) -> None:
+    """Write and flush; a reader that went away (``| head -1``) is not an error here: the
+    gates still decide the exit code."""
+    try:
+        write()
+        out.flush()
+    except BrokenPipeError:
+        silence(out)
+
+
+def silence(out: IO[str]) -> None:
+    """Point a closed pipe's descriptor at /dev/null, so that the flush at exit finds
+    somewhere to write instead of failing again."""
+    try:
+        fileno = out.fileno()
+    except (OSError, ValueError):  # not a real file (tests capture in memory)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fileno)
+    os.close(devnull)
+
+
+def say(message: str) -> None:
+    print(f"structocr: {message}", file=sys.stderr)
+
+
+def config_warnings(config: Config) -> list[str]:
+    """What the user should know about the config file: others can read it, or part of it
+    is ignored."""
+    loose = [config.permission_advice()] if config.loose_permissions else []
+    return loose + list(config.warnings)
+
+
+def warn_about(config: Config) -> None:
+    for warning in config_warnings(config):
+        say(f"warning: {warning}")
