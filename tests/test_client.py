@@ -12,7 +12,7 @@ import requests
 import responses
 from responses.registries import OrderedRegistry
 
-from structocr_cli.api.client import USER_AGENT, BalanceClient, _retry_after
+from structocr_cli.api.client import USER_AGENT, BalanceClient
 from structocr_cli.api.errors import (
     BadAnswerError,
     DeadlineError,
@@ -20,6 +20,7 @@ from structocr_cli.api.errors import (
     NoAnswerError,
     RedirectError,
 )
+from structocr_cli.api.failures import retry_after
 from structocr_cli.mock.server import MockServer, Reply, balance_document
 
 BASE = "https://api.test/v1"
@@ -146,16 +147,16 @@ def test_retry_after_beyond_deadline_stops_at_once(
 
 
 def test_retry_after_parses_seconds_and_http_dates() -> None:
-    assert _retry_after("5") == 5.0
-    assert _retry_after(None) is None
-    assert _retry_after("soon") is None
-    assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
-    assert _retry_after("\u0664\u0664") is None  # digits, but not ASCII ones
+    assert retry_after("5") == 5.0
+    assert retry_after(None) is None
+    assert retry_after("soon") is None
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+    assert retry_after("\u0664\u0664") is None  # digits, but not ASCII ones
 
 
 def test_retry_after_beyond_any_deadline_is_capped() -> None:
-    assert _retry_after("9" * 400) == 366 * 86400.0
-    assert _retry_after("Fri, 31 Dec 9999 23:59:59 GMT") == 366 * 86400.0
+    assert retry_after("9" * 400) == 366 * 86400.0
+    assert retry_after("Fri, 31 Dec 9999 23:59:59 GMT") == 366 * 86400.0
 
 
 @responses.activate

@@ -23,8 +23,9 @@ import tomlkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from structocr_cli.api.client import _MAX_RETRY_AFTER, _retry_after
 from structocr_cli.api.errors import BadAnswerError, ConfigError, StructocrError
+from structocr_cli.api.failures import MAX_RETRY_AFTER as _MAX_RETRY_AFTER
+from structocr_cli.api.failures import retry_after as _retry_after
 from structocr_cli.api.keys import key_problem, mask, may_be_secret, sanitize, shown
 from structocr_cli.api.model import parse_balance
 from structocr_cli.core import Outcome
