@@ -207,7 +207,7 @@ def exporter() -> None:
     upstream requests per key, and resident memory after 10 and after 1,000 scrapes."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRUCTOCR_")}
     env["STRUCTOCR_CONFIG"] = os.devnull + ".absent.toml"
-    from structocr_cli.mock.server import Reply, balance_document
+    from structocr_cli.mock.replies import Reply, balance_document
 
     keys = [f"bench-key-{n:03d}-0123456789" for n in range(KEYS)]
     behaviours = {key: (lambda _: Reply.json(200, balance_document())) for key in keys}

@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from structocr_cli.api.keys import _known
-from structocr_cli.mock.server import Behaviour, MockServer, Reply, balance_document
+from structocr_cli.mock.replies import Behaviour, Reply, balance_document
+from structocr_cli.mock.server import MockServer
 
 # A few hundred examples per property in the default suite; make fuzz asks for 10,000.
 settings.register_profile("default", max_examples=200, deadline=None)

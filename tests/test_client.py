@@ -21,7 +21,8 @@ from structocr_cli.api.errors import (
     RedirectError,
 )
 from structocr_cli.api.failures import retry_after
-from structocr_cli.mock.server import MockServer, Reply, balance_document
+from structocr_cli.mock.replies import Reply, balance_document
+from structocr_cli.mock.server import MockServer
 
 BASE = "https://api.test/v1"
 URL = BASE + "/account/balance"

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from structocr_cli.api.errors import ExitCode
-from structocr_cli.mock.server import MockServer, Reply
+from structocr_cli.mock.replies import Reply
+from structocr_cli.mock.server import MockServer
 from tests.conftest import STRUCTOCR, run
 
 ANY_DOWN = (

@@ -22,7 +22,8 @@ from prometheus_client.parser import text_string_to_metric_families as classic_f
 from structocr_cli.core import BalanceRequest
 from structocr_cli.exporter import server as serve
 from structocr_cli.exporter.cache import Exporter, View, exposition
-from structocr_cli.mock.server import MockServer, Reply, balance_document
+from structocr_cli.mock.replies import Reply, balance_document
+from structocr_cli.mock.server import MockServer
 from structocr_cli.settings.selection import from_keys_file
 from tests.conftest import LONG_KEY, _recorded, mock_log, promtool
 

@@ -14,7 +14,8 @@ import pytest
 from structocr_cli.core import BalanceRequest
 from structocr_cli.exporter import server as serve
 from structocr_cli.exporter.cache import Exporter, exposition
-from structocr_cli.mock.server import MockServer, Reply, balance_document
+from structocr_cli.mock.replies import Reply, balance_document
+from structocr_cli.mock.server import MockServer
 from structocr_cli.settings.selection import from_keys_file
 from tests.conftest import LONG_KEY, mock_log
 

@@ -30,7 +30,8 @@ from structocr_cli.api.keys import key_problem, mask, may_be_secret, sanitize, s
 from structocr_cli.api.model import parse_balance
 from structocr_cli.core import Outcome
 from structocr_cli.derive import derive
-from structocr_cli.mock.server import MockServer, Reply
+from structocr_cli.mock.replies import Reply
+from structocr_cli.mock.server import MockServer
 from structocr_cli.report.fields import FIELDS
 from structocr_cli.report.formats import FORMATS
 from structocr_cli.settings.config import Config, parse_config, valid_profile_name

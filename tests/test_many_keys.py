@@ -14,7 +14,8 @@ import pytest
 from structocr_cli.api.errors import ExitCode, UsageError
 from structocr_cli.core import BalanceRequest, check_many, combined_exit_code
 from structocr_cli.gates import BY_OPTION, parse_threshold
-from structocr_cli.mock.server import MockServer, Reply, balance_document
+from structocr_cli.mock.replies import Reply, balance_document
+from structocr_cli.mock.server import MockServer
 from structocr_cli.settings.config import Config, load_config
 from structocr_cli.settings.resolve import Flags
 from structocr_cli.settings.selection import (

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from structocr_cli.mock.server import DEMO_ACCOUNT, DEMO_KEY, MockServer, current_period
+from structocr_cli.mock.replies import DEMO_ACCOUNT, DEMO_KEY, current_period
+from structocr_cli.mock.server import MockServer
 from tests.conftest import LONG_KEY, STRUCTOCR, run
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from structocr_cli.api.errors import BadAnswerError
 from structocr_cli.api.model import parse_balance
 from structocr_cli.derive import Derived, derive, percent
-from structocr_cli.mock.server import DEMO_ACCOUNT, DEMO_KEY
+from structocr_cli.mock.replies import DEMO_ACCOUNT, DEMO_KEY
 
 # The API reference's example: the mock's demo data, in the reference's billing period.
 REFERENCE: dict[str, Any] = {

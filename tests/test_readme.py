@@ -127,7 +127,7 @@ def test_the_fixtures_example_runs(shell_env: dict[str, str], tmp_path: Path) ->
     (fixtures,) = [text for kind, text in BLOCKS if kind == "toml" and "[ci-key.account]" in text]
     path = tmp_path / "keys.toml"
     path.write_text(fixtures)
-    from structocr_cli.mock.server import load_fixtures
+    from structocr_cli.mock.replies import load_fixtures
 
     with MockServer(behaviours=load_fixtures(path), log=mock_log()) as mock:
         command = block("structocr balance --base-url http://127.0.0.1:8787/v1 --api-key ci-key")

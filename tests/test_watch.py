@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from structocr_cli.mock.server import MockServer, Reply, Request, balance_document
+from structocr_cli.mock.replies import Reply, Request, balance_document
+from structocr_cli.mock.server import MockServer
 from tests.conftest import LONG_KEY, _recorded, mock_log, run
 
 # A key whose usage grows by one refresh to the next, fails on the third, and recovers.

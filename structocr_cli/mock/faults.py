@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
-    from structocr_cli.mock.server import Behaviour, Reply, Request
+    from structocr_cli.mock.replies import Behaviour, Reply, Request
 
 HTML = (("Content-Type", "text/html; charset=utf-8"),)
 
@@ -40,7 +40,7 @@ def _huge() -> bytes:
 
 
 def _html(status: int, title: str) -> Reply:
-    from structocr_cli.mock.server import Reply
+    from structocr_cli.mock.replies import Reply
 
     page = f"<!doctype html><html><head><title>{title}</title></head><body><h1>{title}</h1>"
     return Reply(status, (page + "</body></html>").encode(), HTML)
@@ -49,32 +49,32 @@ def _html(status: int, title: str) -> Reply:
 def _alternate(first: Reply) -> Behaviour:
     """``first`` on odd requests, the demo balance on even ones: each run of the CLI sees
     the failure and then, on its retry, the success."""
-    from structocr_cli.mock.server import Reply, balance_document
+    from structocr_cli.mock.replies import Reply, balance_document
 
     return lambda request: first if request.count % 2 else Reply.json(200, balance_document())
 
 
 def _document(**sections: dict[str, object]) -> Behaviour:
-    from structocr_cli.mock.server import Reply, balance_document
+    from structocr_cli.mock.replies import Reply, balance_document
 
     return lambda _: Reply.json(200, balance_document(**sections))
 
 
 def _raw(body: bytes, status: int = 200) -> Behaviour:
-    from structocr_cli.mock.server import Reply
+    from structocr_cli.mock.replies import Reply
 
     reply = Reply(status, body, (("Content-Type", "application/json"),))
     return lambda _: reply
 
 
 def _demo_body() -> bytes:
-    from structocr_cli.mock.server import balance_document
+    from structocr_cli.mock.replies import balance_document
 
     return json.dumps(balance_document(), indent=2).encode()
 
 
 def _moved(location: str) -> Behaviour:
-    from structocr_cli.mock.server import Reply
+    from structocr_cli.mock.replies import Reply
 
     reply = Reply(302, b"", (("Location", location),))
     return lambda _: reply
@@ -105,7 +105,7 @@ def _bad_locations() -> dict[str, tuple[Behaviour, int, str]]:
 
 def catalogue(redirect_target: str) -> dict[str, Fault]:
     """Every fault by key; ``redirect_target`` is the base URL ``fault-redirect`` points at."""
-    from structocr_cli.mock.server import Reply, balance_document
+    from structocr_cli.mock.replies import Reply, balance_document
 
     demo = _demo_body()
     control = balance_document(
