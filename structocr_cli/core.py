@@ -10,9 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from structocr_cli.api import clock
 from structocr_cli.api.deadline import run_within
 from structocr_cli.api.errors import (
     HINT_RETRY_LATER,
@@ -132,7 +133,7 @@ def check_balance(
         return Outcome(settings=settings, balance=balance)
     from structocr_cli.derive import derive
 
-    derived = derive(balance, now or datetime.now(timezone.utc))
+    derived = derive(balance, now or clock.now())
     checks: tuple[Check, ...] = ()
     if request.thresholds:
         from structocr_cli.gates import evaluate

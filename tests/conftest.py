@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,34 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("NO_PROXY", "*")
     _known.clear()
     return tmp_path
+
+
+NOW = datetime(2026, 11, 30, 7, 33, 42, tzinfo=timezone.utc)
+"""The time every test starts at, unless it sets another."""
+
+
+class StoppedClock:
+    """The one clock (``structocr_cli.api.clock``) as a test sets it: stopped at ``NOW``
+    until the test moves it, so that no figure depends on when or how fast the run is."""
+
+    def __init__(self, at: datetime = NOW) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
+
+@pytest.fixture(autouse=True)
+def clock() -> Iterator[StoppedClock]:
+    from structocr_cli.api import clock as the_clock
+
+    stopped = StoppedClock()
+    the_clock.use(stopped)
+    yield stopped
+    the_clock.use(None)
 
 
 @pytest.fixture

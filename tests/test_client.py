@@ -347,6 +347,7 @@ def test_connection_errors_are_retried_three_times() -> None:
         assert server._server._counts["drop"] == 3
 
 
+@pytest.mark.timing
 def test_deadline_bounds_a_dripping_body() -> None:
     # 700+ bytes at 50 ms a byte would take over 35 s; each read is quick, so only a
     # deadline on the whole call stops it.

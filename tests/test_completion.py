@@ -185,6 +185,7 @@ def zsh_tab(line: str, tmp_path: Path, bin_dir: str = BIN) -> str:
     return result.stdout
 
 
+@pytest.mark.timing
 @pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
 def test_zsh_completes_on_the_first_tab_from_fpath(two_profiles: None, tmp_path: Path) -> None:
     started = time.monotonic()

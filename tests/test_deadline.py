@@ -26,6 +26,7 @@ def test_reraises_the_calls_exception_in_the_caller() -> None:
         run_within(5, fail, Expired, "t")
 
 
+@pytest.mark.timing
 def test_gives_up_after_the_bound_and_leaves_the_call_behind() -> None:
     release = threading.Event()
     started = time.monotonic()

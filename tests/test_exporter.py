@@ -25,7 +25,7 @@ from structocr_cli.exporter.cache import Exporter, View, exposition
 from structocr_cli.mock.replies import Reply, balance_document
 from structocr_cli.mock.server import MockServer
 from structocr_cli.settings.selection import from_keys_file
-from tests.conftest import LONG_KEY, _recorded, mock_log, promtool
+from tests.conftest import LONG_KEY, StoppedClock, _recorded, mock_log, promtool
 
 OK = Reply.json(200, balance_document())
 
@@ -126,6 +126,7 @@ def test_concurrent_scrapes_share_one_fetch_per_key() -> None:
         assert slow.most_in_flight == 3  # the keys concurrently
 
 
+@pytest.mark.timing
 def test_a_slow_key_is_served_from_cache_within_the_scrape_timeout(api: MockServer) -> None:
     served, _ = exporter(api, "slow = slow-later-123456\n", min_interval=0.01,
                          scrape_timeout=0.3, stale_after=60)  # fmt: skip
@@ -140,7 +141,7 @@ def test_a_slow_key_is_served_from_cache_within_the_scrape_timeout(api: MockServ
     assert waited < 1.5  # a hang guard: the scrape timeout is 0.3 s, the fetch 2 s
 
 
-def test_a_key_is_up_until_its_last_success_is_stale(api: MockServer) -> None:
+def test_a_key_is_up_until_its_last_success_is_stale(api: MockServer, clock: StoppedClock) -> None:
     served, _ = exporter(api, "rev = revoked-later-1234\n", min_interval=0.01,
                            stale_after=0.4)  # fmt: skip
     assert served.scrape()[0].up
@@ -149,7 +150,8 @@ def test_a_key_is_up_until_its_last_success_is_stale(api: MockServer) -> None:
     assert second.up
     assert second.outcome is not None
     assert second.errors == {"unauthorized": 1}
-    time.sleep(0.45)
+    time.sleep(0.02)
+    clock.advance(0.45)  # past stale_after
     third = served.scrape()[0]
     assert not third.up
     assert third.outcome is None  # stale figures are left out, not served as current
@@ -186,7 +188,7 @@ def test_a_key_that_recovers_is_logged_once_more(api: MockServer) -> None:
     ]  # fmt: skip
 
 
-def test_reloading_keeps_the_cache_of_unchanged_keys(api: MockServer) -> None:
+def test_reloading_keeps_the_cache_of_unchanged_keys(api: MockServer, clock: StoppedClock) -> None:
     served, _ = exporter(api, f"ok = {LONG_KEY}\n")
     first = served.scrape()[0]
     served.use(from_keys_file(f"ok = {LONG_KEY}\nnew = fine-key-2-123456\n", "keys.txt", api.url))
@@ -195,6 +197,7 @@ def test_reloading_keeps_the_cache_of_unchanged_keys(api: MockServer) -> None:
     assert views["new"].up
     served.use(from_keys_file("ok = fine-key-2-123456\n", "k", api.url))  # another key
     assert served.names == ["ok"]
+    clock.advance(1)
     assert served.scrape()[0].fetched_at != first.fetched_at
 
 

@@ -156,6 +156,7 @@ def test_a_scrape_waits_no_longer_than_the_scraper_does(
     assert serve.scrape_budget(configured, header) == pytest.approx(budget)
 
 
+@pytest.mark.timing
 def test_a_stalled_key_does_not_cost_the_scraper_the_whole_target(api: MockServer) -> None:
     """Prometheus says it gives up after 1 s: the answer comes before, the stalled key
     down and the good one up (a hang guard, not a benchmark)."""

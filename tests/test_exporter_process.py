@@ -104,6 +104,7 @@ def test_first_line_is_the_url_then_sighup_reloads_the_keys(
     assert LONG_KEY not in running.log
 
 
+@pytest.mark.timing
 def test_sigterm_stops_within_2_s_with_fetches_in_flight(
     server: MockServer, tmp_path: Path
 ) -> None:
@@ -219,6 +220,7 @@ def test_json_log_lines_and_the_config_files_warnings(
     assert all(entry["time"].endswith("Z") for entry in entries)
 
 
+@pytest.mark.timing
 def test_reloads_queued_together_are_one_and_a_stop_goes_first(
     server: MockServer, tmp_path: Path
 ) -> None:

@@ -57,6 +57,7 @@ def test_list_faults_names_each_with_its_exit_code() -> None:
         assert line.split()[1] == str(fault.exit_code)
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize(("key", "code", "output"), cases())
 def test_fault_matrix(server: MockServer, key: str, code: int, output: str) -> None:
     timeout = 1.0 if key in WAITING else 10.0

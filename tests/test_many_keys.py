@@ -132,6 +132,7 @@ def test_mixed_outcomes_give_the_largest_error_code(server: MockServer) -> None:
     assert "from keys.txt (wrong)" in wrong.error.one_line()  # named as the file gave it
 
 
+@pytest.mark.timing
 def test_many_keys_share_one_deadline(server: MockServer) -> None:
     specs = [KeySpec(f"h{n}", Flags(api_key="t-hang", base_url=server.url)) for n in range(4)]
     started = time.monotonic()

@@ -69,6 +69,7 @@ def test_tab_with_a_fifo_as_config_answers_at_once(fifo: Path) -> None:
 # What only a real process shows: a real stdin that stays silent, is closed, or never ends.
 
 
+@pytest.mark.timing
 def test_silent_stdin_is_bounded_by_the_timeout() -> None:
     started = time.monotonic()
     with subprocess.Popen(

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from urllib.parse import urljoin, urlsplit
 
+from structocr_cli.api import clock
 from structocr_cli.api.errors import (
     HINT_BASE_URL,
     HINT_RETRY_LATER,
@@ -54,7 +55,7 @@ def too_late(failure: Retryable, timeout: float) -> StructocrError:
     """The error when the server asks for a pause that the deadline does not leave."""
     error = failure.error
     wait = failure.retry_after or 0.0
-    at = datetime.now(timezone.utc) + timedelta(seconds=wait)
+    at = clock.now() + timedelta(seconds=wait)
     hint = (
         f"The server asked to retry in {wait:.0f} s (after {at:%H:%M:%S} UTC), "
         f"beyond the {timeout:g} s deadline; retry then"
@@ -161,7 +162,7 @@ def retry_after(value: str | None) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return min(max((when - datetime.now(timezone.utc)).total_seconds(), 0.0), MAX_RETRY_AFTER)
+    return min(max((when - clock.now()).total_seconds(), 0.0), MAX_RETRY_AFTER)
 
 
 def describe(exc: BaseException) -> str:

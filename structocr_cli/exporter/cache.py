@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from structocr_cli.api import clock
 from structocr_cli.api.errors import ExitCode
 from structocr_cli.api.keys import mask, redact
 from structocr_cli.core import BalanceRequest, Outcome, check_balance
@@ -129,7 +130,7 @@ class Exporter:
         deadline = time.monotonic() + (self.scrape_timeout if timeout is None else timeout)
         for event in self._start_due():
             event.wait(max(deadline - time.monotonic(), 0.0))
-        now = time.time()
+        now = clock.timestamp()
         with self._lock:
             return [self._view(key, now) for _, key in sorted(self._keys.items())]
 
@@ -191,7 +192,7 @@ class Exporter:
         with self._lock:
             key.duration = time.monotonic() - started
             if outcome.balance is not None:
-                key.good, key.good_at = outcome, time.time()
+                key.good, key.good_at = outcome, clock.timestamp()
             else:
                 key.errors[_code_name(outcome)] += 1
             event, key.in_flight = key.in_flight, None

@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from structocr_cli.api import clock
 from structocr_cli.api.errors import StructocrError, UsageError
 from structocr_cli.api.keys import redact, sanitize
 
@@ -93,7 +94,7 @@ class Logger:
         self._lock = threading.Lock()
 
     def __call__(self, level: str, message: str, **fields: str) -> None:
-        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        when = f"{clock.now():%Y-%m-%dT%H:%M:%SZ}"
         if self.form == "json":
             line = json.dumps({"time": when, "level": level, "message": message, **fields},
                               ensure_ascii=True)  # fmt: skip

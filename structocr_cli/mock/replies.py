@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+from structocr_cli.api import clock
 from structocr_cli.api.errors import UsageError
 from structocr_cli.api.keys import sanitize
 
@@ -69,7 +70,7 @@ Behaviour = Callable[[Request], Reply]
 
 def current_period(now: datetime | None = None) -> dict[str, str]:
     """The calendar month (UTC) around ``now``, formatted as the API does."""
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     following = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
     end = following - timedelta(seconds=1)

@@ -16,9 +16,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
+from structocr_cli.api import clock
 from structocr_cli.api.keys import mask, redact, sanitize
 from structocr_cli.report.fields import number
 
@@ -63,7 +64,7 @@ class Watch:
         self.seen: dict[str, _Seen] = {}
         self.breached: dict[Breach, str] = {}
         self.results: list[Result] = []
-        self.at = datetime.now(timezone.utc)
+        self.at = clock.now()
 
     def update(self, results: Sequence[Result], now: datetime) -> list[str]:
         """Take in one refresh; what changed about the gates, as lines for stderr."""
@@ -202,7 +203,7 @@ def run(
     while True:
         started = time.monotonic()
         results = refresh(started)
-        changes = watch.update(results, datetime.now(timezone.utc))
+        changes = watch.update(results, clock.now())
         show(watch)
         for line in changes:
             say(line)
