@@ -22,6 +22,7 @@ LAYERS = {
     "mock": 4,
     "runs": 5,
     "cli": 6,
+    "library": 6,
     "launch": 7,
     "__main__": 7,
     "__init__": 7,
@@ -122,3 +123,13 @@ def test_no_module_over_400_lines() -> None:
     long = {name: n for name, path in modules().items()
             if (n := len(path.read_text().splitlines())) > 400}  # fmt: skip
     assert long == {}
+
+
+def test_only_the_clock_reads_the_wall_clock() -> None:
+    import re
+
+    reads = re.compile(r"datetime\.now\(|datetime\.utcnow\(|time\.time\(\)|gmtime\(|localtime\(|"
+                       r"date\.today\(")  # fmt: skip
+    found = [name for name, path in modules().items()
+             if name != "structocr_cli.api.clock" and reads.search(path.read_text())]  # fmt: skip
+    assert found == []
