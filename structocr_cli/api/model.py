@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -74,6 +75,23 @@ class Balance:
     """The whole document as the server sent it, unknown fields included."""
     moved_to: str | None = None
     """The base URL that answered, when the API redirected there (see client.py)."""
+
+
+def account_groups(balances: Sequence[Balance | None]) -> list[list[int]]:
+    """The positions of ``balances`` grouped by account, in order of first appearance: keys
+    whose account sections are the same belong to one account (None: not had, left out)."""
+    sections: list[object] = []
+    groups: list[list[int]] = []
+    for index, balance in enumerate(balances):
+        if balance is None:
+            continue
+        section = balance.document.get("account")
+        if section in sections:
+            groups[sections.index(section)].append(index)
+        else:
+            sections.append(section)
+            groups.append([index])
+    return groups
 
 
 def _bad(message: str) -> BadAnswerError:

@@ -316,9 +316,9 @@ def connection_cap() -> int:
 
 
 def url_of(server: _Server) -> str:
-    host, port = server.server_address[:2]
-    host = host.decode() if isinstance(host, bytes) else str(host)
-    return f"http://{f'[{host}]' if ':' in host else host}:{port}/metrics"
+    from structocr_cli.api.urls import local_url
+
+    return local_url(server.server_address, "/metrics")
 
 
 def run(

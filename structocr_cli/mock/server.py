@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from structocr_cli.api.errors import UsageError
 from structocr_cli.api.keys import mask, sanitize
+from structocr_cli.api.urls import local_url
 from structocr_cli.mock.replies import (
     BUILTIN,
     Behaviour,
@@ -79,10 +80,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _base_url(server: _Server) -> str:
-    host, port = server.server_address[:2]
-    host = host.decode() if isinstance(host, bytes) else str(host)
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}/v1"
+    return local_url(server.server_address, "/v1")
 
 
 def _head(reply: Reply) -> bytes:

@@ -203,16 +203,9 @@ def _labels(profile: str | None) -> Labels:
 def _first_of_each_account(entries: Sequence[Stamped]) -> set[int]:
     """The entries that stand for their account: the first of those whose account sections
     are the same (keys of one account report the same account figures)."""
-    seen: list[object] = []
-    firsts = set()
-    for index, (_, balance, _, _) in enumerate(entries):
-        if balance is None:
-            continue
-        section = balance.document.get("account")
-        if section not in seen:
-            seen.append(section)
-            firsts.add(index)
-    return firsts
+    from structocr_cli.api.model import account_groups
+
+    return {group[0] for group in account_groups([balance for _, balance, _, _ in entries])}
 
 
 def balance_families(entries: Sequence[Stamped], openmetrics: bool = True) -> list[str]:

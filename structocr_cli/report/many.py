@@ -86,18 +86,10 @@ def aligned(cells: Sequence[str], widths: Sequence[int]) -> str:
 def accounts(results: Sequence[Result]) -> list[tuple[list[str], Outcome]]:
     """The fetched keys grouped by account (keys whose account sections are the same): the
     names, and one outcome that stands for the account."""
-    groups: list[tuple[dict[str, Any], list[str], Outcome]] = []
-    for spec, outcome in results:
-        if outcome.balance is None:
-            continue
-        section = outcome.balance.document["account"]
-        for known, names, _ in groups:
-            if known == section:
-                names.append(spec.name)
-                break
-        else:
-            groups.append((section, [spec.name], outcome))
-    return [(names, outcome) for _, names, outcome in groups]
+    from structocr_cli.api.model import account_groups
+
+    groups = account_groups([outcome.balance for _, outcome in results])
+    return [([results[i][0].name for i in group], results[group[0]][1]) for group in groups]
 
 
 def breaches(results: Sequence[Result]) -> list[tuple[tuple[str, ...], Check]]:
