@@ -102,6 +102,11 @@ def test_the_module_map_lists_every_module() -> None:
     import structocr_cli
 
     package = Path(structocr_cli.__file__).parent  # the installed copy under make dist-check
-    modules = {path.name for path in package.glob("*.py")} - {"__init__.py", "__main__.py"}
-    listed = set(re.findall(r"^\| `(\w+\.py)` \|", README, re.MULTILINE))
+    modules = {path.relative_to(package).as_posix() for path in package.rglob("*.py")}
+    modules = {name for name in modules if not name.endswith("/__init__.py")} - {"__main__.py"}
+    packages = {path.parent.relative_to(package).as_posix() + "/"
+                for path in package.glob("*/__init__.py")}  # fmt: skip
+    listed = set(re.findall(r"^\| `([\w/]+\.py)` \|", README, re.MULTILINE))
+    listed_packages = set(re.findall(r"^\| \*\*`(\w+/)`\*\* \|", README, re.MULTILINE))
     assert listed == modules
+    assert listed_packages == packages

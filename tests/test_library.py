@@ -115,3 +115,33 @@ def test_the_api_imports_neither_typer_nor_rich(env: MockServer) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout  # fmt: skip
     assert out.strip() == "[] []"
+
+
+def _readme_example() -> str:
+    import re
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"^```python\n(.*?)^```", readme, re.M | re.S)
+    return block
+
+
+@pytest.mark.parametrize(
+    ("key", "code", "says"),
+    [("demo", 0, "enough credits"),
+     ("demo-low", 0, "gate failed: account.credits_remaining 12 < 1000 (--min-remaining)"),
+     ("demo-404", 1, "balance unknown (exit 44): HTTP 404")],
+)  # fmt: skip
+def test_the_readme_example_runs_as_printed(
+    server: MockServer, tmp_path: Path, key: str, code: int, says: str
+) -> None:
+    import os
+
+    script = tmp_path / "example.py"
+    script.write_text(_readme_example())
+    env = {**os.environ, "STRUCTOCR_API_KEY": key, "STRUCTOCR_BASE_URL": server.url}
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            env=env, check=False)  # fmt: skip
+    assert result.returncode == code, result.stderr
+    assert says in result.stdout + result.stderr
+    if code == 0:
+        assert result.stdout.startswith("48849 credits" if key == "demo" else "12 credits")
