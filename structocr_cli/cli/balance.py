@@ -151,7 +151,6 @@ def balance(
         from structocr_cli.report import formats
         from structocr_cli.runs.balance import balance_many, balance_one, one_key, selected
         from structocr_cli.runs.common import ca_path
-        from structocr_cli.runs.watch import watch_keys
         from structocr_cli.settings.resolve import Flags
 
         fmt = formats.choose(chosen, json_flag, fields or [])
@@ -181,6 +180,8 @@ def balance(
         if not several and watch is None:
             return balance_one(request, fmt, fields or [], quiet, no_ci)
         if not several and watch is not None:
+            from structocr_cli.runs.watch import watch_keys  # only now: it loads the screen's
+
             specs = [one_key(flags, started + seconds)]
             return watch_keys(specs, request, fmt.name, sort, quiet, concurrency, watch, count)
         if api_key is not None or api_key_file is not None:
@@ -194,6 +195,8 @@ def balance(
             raise UsageError(f"--sort takes one of {', '.join(SORTS)}, not {sanitize(sort, 20)!r}")
         specs = selected(profiles, all_profiles, keys_file, base_url, started + seconds)
         if watch is not None:
+            from structocr_cli.runs.watch import watch_keys
+
             return watch_keys(specs, request, fmt.name, sort, quiet, concurrency, watch, count)
         return balance_many(specs, request, fmt.name, fields or [], sort, quiet, concurrency)
 
