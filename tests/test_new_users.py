@@ -199,3 +199,26 @@ def test_a_refusing_proxy_is_named_as_the_proxy(server: MockServer) -> None:
     assert f"no answer from the proxy 127.0.0.1:{port} (on the way to " in result.stderr
     assert "HTTPS_PROXY" in result.stderr
     assert "secret-pw" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("config", "set-key", "-p", ""), ("balance", "-p", ""), ("balance", "-p", "base", "-p", " "),
+     ("config", "show", "-p", ""), ("exporter", "-p", "")],
+)  # fmt: skip
+def test_an_empty_profile_name_is_refused_and_changes_nothing(
+    server: MockServer, config_file: Path, args: tuple[str, ...]
+) -> None:
+    """``-p "$PROFILE"`` with the variable unset: never the default profile instead."""
+    config_file.write_text('default_profile = "base"\n[profiles.base]\napi_key = "demo"\n')
+    before = config_file.read_bytes()
+    result = run(*args, stdin="k-new-123456789", env={"STRUCTOCR_BASE_URL": server.url})
+    assert result.returncode == 2, result.stderr
+    assert "the profile name is empty (is a variable unset?)" in result.stderr
+    assert config_file.read_bytes() == before
+
+
+def test_an_empty_profile_variable_counts_as_unset(server: MockServer, config_file: Path) -> None:
+    config_file.write_text('default_profile = "base"\n[profiles.base]\napi_key = "demo"\n')
+    result = run("balance", "--json", "--base-url", server.url, env={"STRUCTOCR_PROFILE": ""})
+    assert result.returncode == 0, result.stderr

@@ -13,6 +13,7 @@ from structocr_cli.cli.options import (
     ProfileOpt,
     TimeoutOpt,
     complete_profile,
+    named_profile,
     timeout_seconds,
 )
 
@@ -46,6 +47,7 @@ def config_set_key(
             help="Profile to save the key in [env: STRUCTOCR_PROFILE; default: the default "
             "profile, or 'default'].",
             show_default=False,
+            callback=named_profile,
             autocompletion=complete_profile,
         ),
     ] = None,

@@ -78,6 +78,16 @@ def complete_profile(incomplete: str) -> list[str]:
     return [name for name in profile_names(os.environ) if name.startswith(incomplete)]
 
 
+def named_profile(value: Any) -> Any:
+    """A profile option's value, refused when empty: ``-p "$PROFILE"`` with the variable
+    unset must not fall back to the default profile (and, with set-key, overwrite its
+    key). An empty STRUCTOCR_PROFILE, by contrast, counts as unset."""
+    given = value if isinstance(value, list) else [value]
+    if any(name is not None and not name.strip() for name in given):
+        raise typer.BadParameter("the profile name is empty (is a variable unset?)")
+    return value
+
+
 def complete_field(incomplete: str) -> list[str]:
     from structocr_cli.report.fields import FIELDS
 
@@ -111,6 +121,7 @@ ProfileOpt = Annotated[
         metavar="NAME",
         help="Profile of the config file to use [env: STRUCTOCR_PROFILE].",
         show_default=False,
+        callback=named_profile,
         autocompletion=complete_profile,
     ),
 ]
@@ -123,6 +134,7 @@ ProfilesOpt = Annotated[
         help="Profile of the config file to use [env: STRUCTOCR_PROFILE]; repeat it to "
         "check several.",
         show_default=False,
+        callback=named_profile,
         autocompletion=complete_profile,
     ),
 ]
