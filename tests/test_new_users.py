@@ -222,3 +222,25 @@ def test_an_empty_profile_variable_counts_as_unset(server: MockServer, config_fi
     config_file.write_text('default_profile = "base"\n[profiles.base]\napi_key = "demo"\n')
     result = run("balance", "--json", "--base-url", server.url, env={"STRUCTOCR_PROFILE": ""})
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("suffix", ["/account/balance", "/account/balance/"])
+def test_the_endpoints_url_as_base_url_is_refused_with_the_base_url_to_use(
+    server: MockServer, suffix: str
+) -> None:
+    result = run("balance", "--api-key", "demo", "--base-url", server.url + suffix)
+    assert result.returncode == 2
+    assert f"Leave out /account/balance: {server.url}" in result.stderr
+    assert "/v1/v1" not in result.stderr
+    before = server.requests("demo")
+    run("balance", "--api-key", "demo", "--base-url", server.url + suffix)
+    assert server.requests("demo") == before  # refused before any request
+
+
+def test_no_suggestion_adds_a_second_v1(server: MockServer) -> None:
+    result = run("balance", "--api-key", "demo", "--base-url", server.url + "/other")
+    assert result.returncode == 61
+    assert "/v1/other/v1" not in result.stderr
+    assert "Check --base-url points at the StructOCR API" in result.stderr
+    bare = run("balance", "--api-key", "demo", "--base-url", server.url.removesuffix("/v1"))
+    assert f"try --base-url {server.url}" in bare.stderr  # the one case /v1 is missing

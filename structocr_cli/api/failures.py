@@ -136,7 +136,7 @@ def _not_the_endpoint(url: str) -> BadAnswerError:
     path = urlsplit(base).path.rstrip("/")
     hint = (
         f"The API's base URL ends in /v1: try --base-url {sanitize(base, 120)}/v1"
-        if not path.endswith("/v1")
+        if "v1" not in path.split("/")  # never a second /v1
         else HINT_BASE_URL
     )
     return BadAnswerError(

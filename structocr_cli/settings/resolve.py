@@ -298,7 +298,15 @@ def check_base_url(url: Sourced) -> str:
             f"refused base URL {keys.shown(url.value)} (from {url.source}): bad port",
             f"Use a URL like {DEFAULT_BASE_URL}",
         ) from None
-    return url.value.strip().rstrip("/")
+    base = url.value.strip().rstrip("/")
+    if parts.path.rstrip("/").endswith("/account/balance"):  # pasted from the API's docs
+        shown = keys.shown(base.removesuffix("/account/balance"))
+        raise RefusedURLError(
+            f"refused base URL {keys.shown(url.value)} (from {url.source}): it is the "
+            "balance endpoint's URL; the base URL is the part before /account/balance",
+            f"Leave out /account/balance: {shown}",
+        )
+    return base
 
 
 def _is_loopback(host: str) -> bool:
