@@ -20,6 +20,7 @@ from structocr_cli.api.errors import (
     DeadlineError,
     ExitCode,
     HTTPStatusError,
+    NoApiKeyError,
     StructocrError,
 )
 from structocr_cli.settings.resolve import Flags, Settings, resolve
@@ -49,6 +50,10 @@ class BalanceRequest:
     started: float | None = None
     """When the command started (``time.monotonic()``): the deadline is ``timeout`` after
     it, reading a key from stdin included. None: now."""
+    missing_hint: str | None = None
+    refused_hint: str | None = None
+    """What to do when no key is found, or the API refuses it, in a command whose options
+    differ from balance's (the exporter takes no --api-key-file): None, balance's advice."""
 
 
 @dataclass(frozen=True)
@@ -124,11 +129,11 @@ def check_balance(
     try:
         settings = resolve(request.flags, env, deadline)
     except StructocrError as exc:
-        return Outcome(error=exc)
+        return Outcome(error=_advised(exc, request))
     try:
         balance = fetch_balance(settings, request.timeout, client, deadline)
     except StructocrError as exc:
-        return Outcome(settings=settings, error=exc)
+        return Outcome(settings=settings, error=_advised(exc, request))
     if not (request.derive or request.thresholds):
         return Outcome(settings=settings, balance=balance)
     from structocr_cli.derive import derive
@@ -140,6 +145,16 @@ def check_balance(
 
         checks = evaluate(request.thresholds, balance, derived)
     return Outcome(settings, balance, derived, checks)
+
+
+def _advised(error: StructocrError, request: BalanceRequest) -> StructocrError:
+    """The error with the advice that fits where the key came from and this command."""
+    if isinstance(error, NoApiKeyError) and request.missing_hint:
+        return NoApiKeyError(error.message, request.missing_hint)
+    refused = request.flags.refused_hint or request.refused_hint
+    if isinstance(error, HTTPStatusError) and error.status == 401 and refused:
+        return error.with_hint(refused)
+    return error
 
 
 def check_many(

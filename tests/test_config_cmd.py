@@ -84,11 +84,12 @@ def test_bad_profile_names_are_refused(config_file: Path, name: str) -> None:
     assert not config_file.exists()
 
 
-def test_an_empty_profile_name_counts_as_not_given(config_file: Path) -> None:
-    # As for balance: CI systems expand a missing variable to "" (`-p "$PROFILE"`).
+def test_an_empty_profile_name_is_refused_not_taken_for_the_default(config_file: Path) -> None:
+    # CI systems expand a missing variable to "" (`-p "$PROFILE"`): the default profile's
+    # key must not be overwritten by it.
     result = set_key("k-1234567890", "-p", "")
-    assert result.returncode == 0
-    assert 'for profile "default" (the built-in default) in' in result.stderr
+    assert result.returncode == 2
+    assert not config_file.exists()
 
 
 def test_profile_names_may_use_the_allowed_characters(config_file: Path) -> None:

@@ -244,3 +244,39 @@ def test_no_suggestion_adds_a_second_v1(server: MockServer) -> None:
     assert "Check --base-url points at the StructOCR API" in result.stderr
     bare = run("balance", "--api-key", "demo", "--base-url", server.url.removesuffix("/v1"))
     assert f"try --base-url {server.url}" in bare.stderr  # the one case /v1 is missing
+
+
+def test_the_exporter_never_advises_an_option_it_does_not_take() -> None:
+    result = run("exporter")
+    assert result.returncode == 41
+    assert "--api-key" not in result.stderr
+    assert "serve a --keys-file FILE" in result.stderr
+
+
+def test_a_refused_key_from_a_keys_file_is_fixed_in_that_file(
+    server: MockServer, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys.txt"
+    keys.write_text("ok = demo\nold = wrong-key-12345\n")
+    result = run("balance", "--base-url", server.url, "--keys-file", str(keys), "-o", "tsv")
+    assert result.returncode == 41
+    assert f"Check the key named old in {keys}" in result.stderr
+    assert "--api-key-file" not in result.stderr
+
+
+def test_the_exporter_logs_advice_it_can_follow(server: MockServer) -> None:
+    from structocr_cli.core import BalanceRequest
+    from structocr_cli.exporter.cache import Exporter
+    from structocr_cli.runs.exporter import MISSING_HINT, REFUSED_HINT
+    from structocr_cli.settings.resolve import Flags
+    from structocr_cli.settings.selection import KeySpec
+
+    logged: list[str] = []
+    spec = KeySpec("default", Flags(api_key="wrong-key-12345", base_url=server.url,
+                                    api_key_from="env STRUCTOCR_API_KEY"))  # fmt: skip
+    request = BalanceRequest(timeout=5, missing_hint=MISSING_HINT, refused_hint=REFUSED_HINT)
+    served = Exporter([spec], request, {}, log=lambda level, message, **_: logged.append(message))
+    served.scrape()
+    assert logged
+    assert REFUSED_HINT in logged[0]
+    assert "--api-key-file" not in logged[0]

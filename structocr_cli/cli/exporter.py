@@ -144,7 +144,12 @@ def exporter(
     def run(started: float) -> int:
         from structocr_cli.api.errors import UsageError
         from structocr_cli.runs.common import ca_path, config_warnings
-        from structocr_cli.runs.exporter import exporter_keys, print_monitoring
+        from structocr_cli.runs.exporter import (
+            MISSING_HINT,
+            REFUSED_HINT,
+            exporter_keys,
+            print_monitoring,
+        )
 
         if print_rules or print_dashboard:
             return print_monitoring(
@@ -156,7 +161,8 @@ def exporter(
 
         host, port = serve.parse_listen(listen)
         seconds = timeout_seconds(timeout)
-        request = BalanceRequest(timeout=seconds, ca_bundle=ca_path(ca_bundle))
+        request = BalanceRequest(timeout=seconds, ca_bundle=ca_path(ca_bundle),
+                                 missing_hint=MISSING_HINT, refused_hint=REFUSED_HINT)  # fmt: skip
         profiles = profile or []
 
         read: list[bool] = []

@@ -13,6 +13,14 @@ if TYPE_CHECKING:
     from structocr_cli.settings.selection import KeySpec
 
 
+MISSING_HINT = (
+    "Save a key with: structocr config set-key; or set STRUCTOCR_API_KEY; or serve a "
+    "--keys-file FILE"
+)
+REFUSED_HINT = "Check the key, or serve others with -p, --all-profiles or --keys-file"
+"""The exporter's advice about keys: it takes no --api-key or --api-key-file."""
+
+
 def exporter_keys(
     profiles: list[str], every: bool, keys_file: str | None, base_url: str | None, timeout: float
 ) -> list[KeySpec]:
@@ -27,7 +35,12 @@ def exporter_keys(
         return selected(profiles, every, keys_file, base_url, deadline)
     if read_config(os.environ).profiles:
         return selected([], True, None, base_url, deadline)
-    return [one_key(Flags(base_url=base_url), deadline, warn=False)]
+    from structocr_cli.api.errors import NoApiKeyError
+
+    try:
+        return [one_key(Flags(base_url=base_url, key_options=()), deadline, warn=False)]
+    except NoApiKeyError as exc:
+        raise NoApiKeyError(exc.message, MISSING_HINT) from None
 
 
 def print_monitoring(

@@ -113,6 +113,11 @@ class Flags:
     base_url: str | None = None
     api_key_from: str = "--api-key"
     """Where ``api_key`` was given, as messages name it ("--keys-file line 3")."""
+    key_options: tuple[str, ...] = ("--api-key", "--api-key-file")
+    """The options this command takes a key from, as "no API key found" lists them."""
+    refused_hint: str | None = None
+    """What to do when the API refuses this key, where the general advice (choose another
+    with --api-key-file...) does not fit: a key from a keys file is fixed in that file."""
 
 
 def resolve(flags: Flags, env: Mapping[str, str], deadline: float | None = None) -> Settings:
@@ -203,7 +208,7 @@ def choose_api_key(
     if found is None and chosen is not None and chosen.key_store == KEYRING:
         found = _from_keyring(profile)
     if found is None:
-        raise _no_key(env, config, profile)
+        raise _no_key(env, config, profile, flags.key_options)
     return _checked(found)
 
 
@@ -250,7 +255,9 @@ def _read_key_file(name: str, deadline: float | None) -> str:
         ) from None
 
 
-def _no_key(env: Mapping[str, str], config: Config, profile: str) -> NoApiKeyError:
+def _no_key(
+    env: Mapping[str, str], config: Config, profile: str, options: tuple[str, ...]
+) -> NoApiKeyError:
     env_state = "set but empty" if ENV_KEY in env else "not set"
     file_state = "" if config.exists else ", no such file"
     others = sorted(set(config.profiles) - {profile})
@@ -266,7 +273,7 @@ def _no_key(env: Mapping[str, str], config: Config, profile: str) -> NoApiKeyErr
             f"or set {ENV_KEY}, or pass --api-key-file FILE"
         )
     return NoApiKeyError(
-        "no API key found: looked at --api-key, --api-key-file, "
+        f"no API key found: looked at {''.join(option + ', ' for option in options)}"
         f'{ENV_KEY} ({env_state}) and profile "{profile}" in {config.path}{file_state}',
         hint,
     )

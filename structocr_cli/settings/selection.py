@@ -65,7 +65,15 @@ def parse_keys_file(text: str, where: str) -> list[tuple[str, str]]:
 
 def from_keys_file(text: str, where: str, base_url: str | None = None) -> list[KeySpec]:
     return [
-        KeySpec(name, Flags(api_key=key, base_url=base_url, api_key_from=f"{where} ({name})"))
+        KeySpec(
+            name,
+            Flags(
+                api_key=key,
+                base_url=base_url,
+                api_key_from=f"{where} ({name})",
+                refused_hint=f"Check the key named {name} in {where}",
+            ),
+        )
         for name, key in parse_keys_file(text, where)
     ]
 
