@@ -29,9 +29,15 @@ def _keyring() -> Any:
         import keyring.backends.fail
         import keyring.errors
     except ImportError:
+        import shlex
+        import sys
+
+        # Into the environment structocr runs from, whichever way it was installed: this
+        # project is installed from its checkout, so no registry name of its own is given.
+        python = shlex.quote(sys.executable)
         raise KeyringError(
             "the keyring store needs the optional keyring package",
-            f"Install it with pip install 'structocr-cli[keyring]', or {_INSTEAD}",
+            f"Install it with {python} -m pip install 'keyring>=24', or {_INSTEAD}",
         ) from None
     try:
         backend = keyring.get_keyring()
