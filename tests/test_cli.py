@@ -115,8 +115,14 @@ def test_flaky_server_is_retried_to_success(server: MockServer) -> None:
 def test_retry_after_beyond_deadline_says_when_to_retry(server: MockServer) -> None:
     result = balance(server, "--timeout", "5", STRUCTOCR_API_KEY="t-429-later")
     assert result.returncode == 40
-    assert "retry in 120 s" in result.stderr
+    assert "retry in 120 s (after 07:35:42 UTC)" in result.stderr  # the test clock's 07:33:42
     assert "attempts" not in result.stderr
+
+
+def test_a_retry_after_on_another_day_gives_the_date(server: MockServer) -> None:
+    result = balance(server, "--timeout", "5", STRUCTOCR_API_KEY="fault-429-long")
+    assert result.returncode == 40
+    assert "retry in 86400 s (after 2026-12-01 07:33:42 UTC)" in result.stderr
 
 
 def test_retry_after_within_deadline_then_success(server: MockServer) -> None:

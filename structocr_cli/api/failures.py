@@ -55,9 +55,11 @@ def too_late(failure: Retryable, timeout: float) -> StructocrError:
     """The error when the server asks for a pause that the deadline does not leave."""
     error = failure.error
     wait = failure.retry_after or 0.0
-    at = clock.now() + timedelta(seconds=wait)
+    now = clock.now()
+    at = now + timedelta(seconds=wait)
+    when = f"{at:%H:%M:%S}" if at.date() == now.date() else f"{at:%Y-%m-%d %H:%M:%S}"
     hint = (
-        f"The server asked to retry in {wait:.0f} s (after {at:%H:%M:%S} UTC), "
+        f"The server asked to retry in {wait:.0f} s (after {when} UTC), "
         f"beyond the {timeout:g} s deadline; retry then"
     )
     if isinstance(error, HTTPStatusError):
