@@ -415,3 +415,56 @@ def test_key_never_in_any_config_command_output(config_file: Path) -> None:
     outputs.append(run("config", "remove", "a"))
     for result in outputs:
         assert LONG_KEY not in result.stdout + result.stderr
+
+
+def test_removing_the_default_says_what_config_show_then_says(config_file: Path) -> None:
+    set_key("k-ci-123456789", "-p", "ci")
+    set_key("k-low-123456789", "-p", "low")
+    run("config", "use", "low")
+    removed = run("config", "remove", "low")
+    assert removed.returncode == 0
+    assert ('it was the default profile: commands without -p now use the profile "default", '
+            "which does not exist; make another the default with: structocr config use NAME "
+            "(profiles: ci)") in removed.stderr  # fmt: skip
+    shown = run("config", "show")
+    assert "Profile:     default (the built-in default)" in shown.stdout
+    again = set_key("k-low-123456789", "-p", "low")  # not made the default behind one's back
+    assert "default profile" not in again.stderr
+    assert load_config(config_file).default_profile is None
+
+
+def test_the_first_profile_saved_is_the_default(config_file: Path) -> None:
+    first = set_key("k-ci-123456789", "-p", "ci")
+    assert "; it is the default profile" in first.stderr
+    assert load_config(config_file).default_profile == "ci"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("answer", "yes", "removed"),
+                         [("n\n", False, False), ("\n", False, False), ("y\n", False, True),
+                          ("", True, True)])  # fmt: skip
+def test_remove_asks_on_a_terminal_unless_yes(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch, answer: str, yes: bool, removed: bool
+) -> None:
+    from structocr_cli.cli.app import main
+
+    set_key("k-ci-123456789", "-p", "ci")
+    monkeypatch.setattr("sys.stdin", _Terminal(answer))
+    err = io.StringIO()
+    monkeypatch.setattr("sys.stderr", err)
+    assert main(["config", "remove", "ci", *(["--yes"] if yes else [])]) == 0
+    assert ("ci" not in load_config(config_file).profiles) is removed
+    assert ('Remove profile "ci" and its key? [y/N]' in err.getvalue()) is not yes
+    assert ("nothing removed" in err.getvalue()) is not removed
+
+
+def test_remove_in_a_script_asks_nothing(config_file: Path) -> None:
+    set_key("k-ci-123456789", "-p", "ci")
+    result = run("config", "remove", "ci")  # stdin is no terminal
+    assert result.returncode == 0
+    assert "[y/N]" not in result.stderr
+    assert "ci" not in load_config(config_file).profiles

@@ -104,7 +104,7 @@ def config_set_key(
         change = profiles.SetKey(name, key, url, make_default, store.value)
         before = profiles.set_key(path, change)
         place = "the OS keyring" if store is Store.keyring else str(path)
-        default = make_default or not before.default_profile
+        default = make_default or not before.profiles
         note = "; it is the default profile" if default else ""
         told = "" if chosen.source.kind is Kind.FLAG else f" {origin(chosen)}"
         say(f'saved the key {mask(key)} for profile "{name}"{told} in {place}{note}{credits}')
@@ -191,13 +191,21 @@ def config_use(name: ProfileArg) -> Call:
 
 
 @config_app.command("remove")
-def config_remove(name: ProfileArg) -> Call:
-    """Delete profile NAME (and its key)."""
+def config_remove(
+    name: ProfileArg,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask for confirmation on a terminal.")
+    ] = False,
+) -> Call:
+    """Delete profile NAME (and its key); on a terminal, after asking."""
 
     def run(started: float) -> int:
         from structocr_cli.runs.common import say
         from structocr_cli.settings import profiles
 
+        if not yes and _confirming() and not _confirmed(f'Remove profile "{name}" and its key?'):
+            say("nothing removed")
+            return 0
         notes = profiles.remove(_config_path(), name)
         say(f'removed profile "{name}"')
         for note in notes:
@@ -205,6 +213,17 @@ def config_remove(name: ProfileArg) -> Call:
         return 0
 
     return Call(run)
+
+
+def _confirming() -> bool:
+    """Whether a person can answer: scripts (no terminal) are never asked."""
+    return sys.stdin is not None and not sys.stdin.closed and sys.stdin.isatty()
+
+
+def _confirmed(question: str) -> bool:
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 @config_app.command("path")

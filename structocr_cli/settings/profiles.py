@@ -18,6 +18,7 @@ from structocr_cli.api.errors import (
 )
 from structocr_cli.settings.config import KEYRING, Config, check_profile_name
 from structocr_cli.settings.resolve import (
+    DEFAULT_PROFILE,
     Flags,
     Sourced,
     choose_api_key,
@@ -108,7 +109,7 @@ class SetKey:
             table["api_key"] = self.key
         if self.base_url is not None:
             table["base_url"] = self.base_url
-        if self.make_default or not config.default_profile:
+        if self.make_default or not config.profiles:  # the first profile, or asked for
             document["default_profile"] = self.name
 
 
@@ -166,10 +167,17 @@ def remove(path: Path, name: str) -> list[str]:
     config = before[0]
     notes = []
     others = sorted(set(config.profiles) - {name})
-    if config.default_profile == name and others:
+    if config.default_profile == name:  # as config show will tell it
+        fallback = "" if DEFAULT_PROFILE in others else ", which does not exist"
         notes.append(
-            "there is no default profile any more; make one the default with: "
-            f"structocr config use NAME (profiles: {', '.join(others)})"
+            f"it was the default profile: commands without -p now use the profile "
+            f'"{DEFAULT_PROFILE}"{fallback}'
+            + (
+                f"; make another the default with: structocr config use NAME (profiles: "
+                f"{', '.join(others)})"
+                if others
+                else ""
+            )
         )
     if config.profiles[name].key_store == KEYRING:
         try:
