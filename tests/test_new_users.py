@@ -73,7 +73,7 @@ def test_removing_the_default_profile_says_how_to_choose_another(config_file: Pa
         run("config", "set-key", "-p", name, stdin=f"key-{name}-123456789")
     result = run("config", "remove", "a")  # a became the default: it was saved first
     assert result.returncode == 0
-    assert "no default profile any more" in result.stderr
+    assert "it was the default profile: commands without -p now use the profile" in result.stderr
     assert "structocr config use NAME (profiles: b, c)" in result.stderr
 
 
