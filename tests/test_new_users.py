@@ -280,3 +280,33 @@ def test_the_exporter_logs_advice_it_can_follow(server: MockServer) -> None:
     assert logged
     assert REFUSED_HINT in logged[0]
     assert "--api-key-file" not in logged[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [(("--field", "credits_remaining"),
+      "unknown field 'credits_remaining': a path names its section too. Did you mean "
+      "account.credits_remaining?"),
+     (("--json", "account.credits_remaining"),
+      "Got unexpected extra argument(s) (account.credits_remaining)"),
+     (("-o", "openmetrics", "ci-production-key"), "(ci-production-key)"),
+     (("--field", "xcredits_remainingx"), "unknown field 'xcre…ingx'"),  # no name of ours
+     (("--timeout", LONG_KEY), "sk_l…2b1c"),  # a key in the wrong place: masked, as before
+    ],
+)  # fmt: skip
+def test_names_the_cli_knows_are_shown_as_typed_keys_are_masked(
+    config_file: Path, args: tuple[str, ...], says: str
+) -> None:
+    config_file.write_text('[profiles.ci-production-key]\napi_key = "demo"\n')
+    result = run("balance", "--api-key", "demo", *args)
+    assert result.returncode == 2
+    assert says in result.stderr
+    assert LONG_KEY not in result.stderr
+
+
+@pytest.mark.parametrize(("given", "named"), [(("--json",), "--json"),
+                                              (("-o", "tsv"), "--output tsv")])  # fmt: skip
+def test_a_conflict_names_the_options_given(given: tuple[str, ...], named: str) -> None:
+    result = run("balance", "--api-key", "demo", *given, "--field", "account.credits_remaining")
+    assert result.returncode == 2
+    assert f"it cannot be combined with {named}" in result.stderr

@@ -11,7 +11,7 @@ start fast.
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import IO, Annotated, Any
 
 import typer
@@ -180,21 +180,40 @@ def _show_usage_error(exc: Any, json_errors: bool) -> None:
 
 
 def _mask_values(text: str) -> str:
-    """Each quoted or parenthesised value in ``text`` that could be a key, masked."""
+    """Each quoted or parenthesised value in ``text`` that could be a key, masked; a name
+    this CLI knows (a field, a format, a command, a profile) is shown as typed."""
     import re
 
     from structocr_cli.api.keys import mask, may_be_secret
+
+    known = _known_words()
 
     def masked(match: re.Match[str]) -> str:
         quoted = match.group(0)
         words = quoted[1:-1].split(" ")
         inner = " ".join(
-            mask(word) if may_be_secret(word) and not word.startswith("-") else word
+            mask(word)
+            if may_be_secret(word) and not word.startswith("-") and word not in known
+            else word
             for word in words
         )
         return quoted[0] + inner + quoted[-1]
 
     return re.sub(r"'[^']*'|\([^)]*\)", masked, text)
+
+
+def _known_words() -> set[str]:
+    """Names a user types that are never keys: field paths and their last parts, output
+    formats, commands, and the profiles of the config file (if it can be read)."""
+    from structocr_cli.report.fields import FIELDS
+    from structocr_cli.report.formats import CHOICES
+    from structocr_cli.settings.config import profile_names
+
+    words = {field.path for field in FIELDS} | {f.path.rpartition(".")[2] for f in FIELDS}
+    words |= set(CHOICES) | {command.name or "" for command in app.registered_commands}
+    with suppress(Exception):  # a broken config file must not hide the usage error
+        words |= set(profile_names(os.environ))
+    return words
 
 
 def _fail(code: str, exit_code: int, message: str, json_errors: bool) -> None:

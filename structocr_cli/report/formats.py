@@ -101,7 +101,11 @@ def choose(output: str | None, json_flag: bool, fields: Sequence[str]) -> Format
     if json_flag and output not in (None, "json"):
         raise UsageError(f"--json and --output {output} contradict each other", "Pick one")
     if fields and (output is not None or json_flag):
-        raise UsageError("--field prints bare values; it cannot be combined with --output")
+        given = "--json" if json_flag else f"--output {output}"
+        raise UsageError(
+            f"--field prints bare values; it cannot be combined with {given}",
+            f"Leave out {given.split(maxsplit=1)[0]}, or --field",
+        )
     if fields:
         return FORMATS[FIELD]
     return FORMATS["json" if json_flag else output or "table"]

@@ -18,12 +18,20 @@ from structocr_cli.report.fields import BY_PATH, FIELDS, rows, text
 
 def check_fields(paths: Sequence[str]) -> None:
     unknown = [path for path in paths if path not in BY_PATH]
-    if unknown:
+    if not unknown:
+        return
+    wrong = unknown[0]
+    # A field's own name without its section is shown as typed, with the paths it means.
+    meant = [f.path for f in FIELDS if f.path.rpartition(".")[2] == wrong]
+    if meant:
         raise UsageError(
-            f"unknown field {shown(unknown[0])!r}; valid fields: "
-            + ", ".join(f.path for f in FIELDS),
-            "See the README for what each field means",
+            f"unknown field {wrong!r}: a path names its section too",
+            f"Did you mean {' or '.join(meant)}?",
         )
+    raise UsageError(
+        f"unknown field {shown(wrong)!r}; valid fields: " + ", ".join(f.path for f in FIELDS),
+        "See the README for what each field means",
+    )
 
 
 def field_lines(paths: Sequence[str], balance: Balance, derived: Derived) -> str:
