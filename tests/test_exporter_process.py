@@ -86,6 +86,7 @@ def test_first_line_is_the_url_then_sighup_reloads_the_keys(
         keys.write_text(f"ok = {LONG_KEY}\nsecond = demo\n")
         running.process.send_signal(signal.SIGHUP)
         running.wait_for('structocr_up{profile="second"} 1')
+        assert "serving 1 key at http" in running.log
         assert "reloaded: serving 2 keys" in running.log
         keys.write_text("ok = demo\nthis line is sk_live_not_a_name_value_pair\n")  # bad
         running.process.send_signal(signal.SIGHUP)
@@ -164,7 +165,12 @@ def test_listening_beyond_loopback_warns(server: MockServer, tmp_path: Path) -> 
      (("--print-rules", "--job", 'a"b'), "is not a job name"),
      (("--min-interval", "0"), "--min-interval"),
      (("--keys-file", "/nonexistent/keys"), "cannot read --keys-file"),
-     (("--keys-file", "/dev/null"), "no keys selected: /dev/null has no name=key line")],
+     (("--keys-file", "/dev/null"), "no keys selected: /dev/null has no name=key line"),
+     (("--print-rules", "--print-dashboard"), "--print-rules and --print-dashboard each print"),
+     (("--alert-credits", "5000"), "--alert-credits only shapes --print-rules"),
+     (("--job", "x"), "--job only shapes --print-rules"),
+     (("--print-dashboard", "--listen", "127.0.0.1:0"), "--listen has no effect with --print-d"),
+     (("--print-rules", "--keys-file", "k"), "--keys-file has no effect with --print-rules")],
 )  # fmt: skip
 def test_exporter_option_errors(args: tuple[str, ...], says: str) -> None:
     result = run("exporter", *args)

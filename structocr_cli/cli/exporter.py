@@ -29,6 +29,7 @@ class LogFormat(str, Enum):
 
 
 def exporter(
+    ctx: typer.Context,
     profile: ProfilesOpt = None,
     all_profiles: AllProfilesOpt = False,
     keys_file: KeysFileOpt = None,
@@ -151,6 +152,7 @@ def exporter(
             print_monitoring,
         )
 
+        _refuse_ignored(ctx, print_rules, print_dashboard)
         if print_rules or print_dashboard:
             return print_monitoring(
                 print_dashboard, alert_credits, alert_runway_days, alert_error_ratio, job
@@ -188,6 +190,33 @@ def exporter(
         return serve.run(served, server, log, keys, sys.stdout)
 
     return Call(run)
+
+
+_RULE_OPTIONS = {"alert_credits": "--alert-credits", "alert_runway_days": "--alert-runway-days",
+                 "alert_error_ratio": "--alert-error-ratio", "job": "--job"}  # fmt: skip
+_SERVER_OPTIONS = {"profile": "-p", "all_profiles": "--all-profiles", "keys_file": "--keys-file",
+                   "base_url": "--base-url", "timeout": "--timeout", "ca_bundle": "--ca-bundle",
+                   "listen": "--listen", "min_interval": "--min-interval",
+                   "stale_after": "--stale-after", "scrape_timeout": "--scrape-timeout",
+                   "concurrency": "--concurrency", "log_format": "--log-format"}  # fmt: skip
+
+
+def _refuse_ignored(ctx: typer.Context, rules: bool, dashboard: bool) -> None:
+    """An option that would have no effect is a usage error, not silently dropped."""
+    from structocr_cli.api.errors import UsageError
+
+    def given(names: dict[str, str]) -> list[str]:
+        return [option for name, option in names.items()
+                if (source := ctx.get_parameter_source(name)) is not None
+                and source.name != "DEFAULT"]  # fmt: skip
+
+    if rules and dashboard:
+        raise UsageError("--print-rules and --print-dashboard each print a file", "Pick one")
+    if not rules and (ignored := given(_RULE_OPTIONS)):
+        raise UsageError(f"{ignored[0]} only shapes --print-rules", "Add --print-rules")
+    if (rules or dashboard) and (ignored := given(_SERVER_OPTIONS)):
+        printing = "--print-rules" if rules else "--print-dashboard"
+        raise UsageError(f"{ignored[0]} has no effect with {printing}", "Leave it out")
 
 
 def register(app: typer.Typer) -> None:

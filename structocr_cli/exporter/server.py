@@ -344,7 +344,7 @@ def run(
         if not is_loopback(host):
             log("warning", f"listening on {host}, not loopback: whoever can reach it can read "
                 "the usage figures of every key")  # fmt: skip
-        log("info", f"serving {len(exporter.names)} keys at {url}")
+        log("info", f"serving {_keys(len(exporter.names))} at {url}")
         serving.start()
         while True:
             try:
@@ -372,12 +372,16 @@ def _reload(exporter: Exporter, reload: Callable[[], Sequence[KeySpec]], log: Lo
     try:
         specs = reload()
     except NoKeysError as exc:  # serving no key, no alert could ever fire
-        log("warning", f"reload refused, still serving the {len(exporter.names)} keys in use: "
+        log("warning", f"reload refused, still serving the {_keys(len(exporter.names))} in use: "
             f"{redact(exc.one_line())}")  # fmt: skip
         return
     except StructocrError as exc:
-        log("error", f"reload failed, still serving the {len(exporter.names)} keys in use: "
+        log("error", f"reload failed, still serving the {_keys(len(exporter.names))} in use: "
             f"{redact(exc.one_line())}")  # fmt: skip
         return
     exporter.use(specs)
-    log("info", f"reloaded: serving {len(specs)} keys")
+    log("info", f"reloaded: serving {_keys(len(specs))}")
+
+
+def _keys(count: int) -> str:
+    return f"{count} key" if count == 1 else f"{count} keys"
