@@ -208,6 +208,8 @@ FAST_PATHS = [
     ("exporter", "--print-rules"),
     ("exporter", "--print-dashboard"),
     ("completion", "--help"),
+    ("help",),
+    ("help", "balance"),
     ("config", "--help"),
     *(("config", name, "--help") for name in ("set-key", "list", "use", "remove", "path", "show")),
 ]

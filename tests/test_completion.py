@@ -332,6 +332,9 @@ def test_typer_private_api() -> None:
 
     assert issubclass(_textwrap.TextWrapper, __import__("textwrap").TextWrapper)
     assert callable(formatting.HelpFormatter.write_dl)  # cli._wrap_at_spaces wraps both
+    from typer.core import TyperArgument
+
+    assert callable(TyperArgument.make_metavar)  # help._plain_required_metavars wraps it
 
 
 @pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")

@@ -310,3 +310,41 @@ def test_a_conflict_names_the_options_given(given: tuple[str, ...], named: str) 
     result = run("balance", "--api-key", "demo", *given, "--field", "account.credits_remaining")
     assert result.returncode == 2
     assert f"it cannot be combined with {named}" in result.stderr
+
+
+def test_a_bare_structocr_prints_its_help_on_stdout_and_exits_0() -> None:
+    for args in ((), ("config",)):
+        result = run(*args)
+        assert result.returncode == 0
+        assert result.stdout.startswith("Usage: structocr")
+        assert result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("words", "usage"),
+    [((), "Usage: structocr [OPTIONS] COMMAND"), (("balance",), "Usage: structocr balance"),
+     (("config", "use"), "Usage: structocr config use")],
+)  # fmt: skip
+def test_help_names_a_command(words: tuple[str, ...], usage: str) -> None:
+    result = run("help", *words)
+    assert result.returncode == 0
+    assert result.stdout.startswith(usage)
+
+
+def test_conventions_of_other_clis() -> None:
+    from structocr_cli import __version__
+
+    assert run("-V").stdout == f"structocr-cli {__version__}\n"
+    assert "Usage: structocr config use [OPTIONS] NAME\n" in run("config", "use", "-h").stdout
+    assert "Usage: structocr completion [OPTIONS] SHELL\n" in run("completion", "-h").stdout
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_and_no_color_before_or_after_the_command(server: MockServer, where: str) -> None:
+    flags = ["--debug", "--no-color"]
+    command = ["balance", "--base-url", server.url, "--api-key", "demo"]
+    args = [*flags, *command] if where == "before" else [*command, *flags]
+    result = run(*args, env={"FORCE_COLOR": "1"})
+    assert result.returncode == 0
+    assert "structocr: debug: GET" in result.stderr
+    assert "\x1b[3" not in result.stdout  # no colour, even forced

@@ -74,15 +74,63 @@ def root(
     version: Annotated[
         bool,
         typer.Option(
-            "--version", help="Show the version and exit.", callback=_version, is_eager=True
+            "--version",
+            "-V",
+            help="Show the version and exit.",
+            callback=_version,
+            is_eager=True,
         ),
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", help=f"Log each request to stderr (keys masked); as {ENV_DEBUG}=1."
+        ),
+    ] = False,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="No colour in the output; as NO_COLOR=1.")
     ] = False,
 ) -> None:
     """Check StructOCR API credits and usage from a terminal, a script or a CI job."""
+    # Read where they apply (the debug log, rich) from the environment, like their variables.
+    if debug:
+        os.environ[ENV_DEBUG] = "1"
+    if no_color:
+        os.environ["NO_COLOR"] = "1"
+
+
+def help_command(
+    command: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[COMMAND]...", help="The command, e.g. balance or config use."),
+    ] = None,
+) -> Call:
+    """Show the help of structocr or of a command."""
+
+    def run(started: float) -> int:
+        return int(app(args=[*(command or []), "--help"], prog_name="structocr",
+                       standalone_mode=False) or 0)  # fmt: skip
+
+    return Call(run)
 
 
 for command in (balance, exporter, mock, config, completion):
     command.register(app)
+app.command("help", short_help="Show the help of structocr or of a command.")(help_command)
+
+_GLOBAL_FLAGS = ("--debug", "--no-color")
+"""Root options that are also taken after the command (``structocr balance --debug``)."""
+
+
+def _arguments(args: list[str]) -> list[str]:
+    """The arguments as the app parses them: help for a bare ``structocr`` or group, and
+    the global flags moved before the command wherever they were typed (before ``--``)."""
+    if not args or args == ["config"]:
+        return [*args, "--help"]
+    end = args.index("--") if "--" in args else len(args)
+    moved = [arg for arg in args[:end] if arg in _GLOBAL_FLAGS]
+    rest = [arg for arg in args[:end] if arg not in _GLOBAL_FLAGS]
+    return [*moved, *rest, *args[end:]]
 
 
 def main(argv: Sequence[str] | None = None, started: float | None = None) -> int:
@@ -101,7 +149,7 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> int
     json_errors = False
     try:
         # Known before parsing, so that a usage error under --json is JSON too.
-        args = sys.argv[1:] if argv is None else list(argv)
+        args = _arguments(sys.argv[1:] if argv is None else list(argv))
         json_errors = _asks_for_json(args)
         if "_STRUCTOCR_COMPLETE" not in os.environ:  # any run may show help; TAB never does
             fit_to_terminal(app, balance.balance)

@@ -68,6 +68,26 @@ def _wrap_at_spaces() -> None:
     formatting.HelpFormatter.write_dl = narrow_aware  # type: ignore[method-assign]
 
 
+def _plain_required_metavars() -> None:
+    """typer shows a required argument as ``{NAME}`` in usage lines, braces that read like
+    shell syntax: show ``NAME``, as click and the README do. typer's private API
+    (test_typer_private_api fails first on a move)."""
+    from typer.core import TyperArgument
+
+    original = TyperArgument.make_metavar
+    if getattr(original, "plain", False):  # done already (tests run main often)
+        return
+
+    def make_metavar(self: Any, ctx: Any, *, usage: bool = False) -> str:
+        text: str = original(self, ctx, usage=usage)
+        if self.metavar is not None and text == f"{{{self.metavar}}}":
+            return str(self.metavar)
+        return text
+
+    make_metavar.plain = True  # type: ignore[attr-defined]
+    TyperArgument.make_metavar = make_metavar  # type: ignore[method-assign]
+
+
 def fit_to_terminal(app: typer.Typer, balance: Callable[..., Any]) -> None:
     """Help at this terminal's width: click would not format it narrower than 50 columns (so
     a 40-column terminal broke its lines mid-word), and ``balance``'s exit codes wrapped to
@@ -75,6 +95,7 @@ def fit_to_terminal(app: typer.Typer, balance: Callable[..., Any]) -> None:
     import shutil
 
     _wrap_at_spaces()
+    _plain_required_metavars()
     width = max(min(shutil.get_terminal_size().columns, 80) - 2, 30)
     settings = app.info.context_settings
     if isinstance(settings, dict):
