@@ -468,3 +468,48 @@ def test_remove_in_a_script_asks_nothing(config_file: Path) -> None:
     assert result.returncode == 0
     assert "[y/N]" not in result.stderr
     assert "ci" not in load_config(config_file).profiles
+
+
+def test_config_list_as_json_or_tsv(config_file: Path) -> None:
+    set_key("k-ci-123456789", "-p", "ci")
+    set_key("k-low-123456789", "-p", "low", "--base-url", "https://api.structocr.com/v1")
+    tsv = run("config", "list", "-o", "tsv")
+    assert tsv.stdout.splitlines() == [
+        "ci\t**************\t\tfile\tyes",
+        "low\t***************\thttps://api.structocr.com/v1\tfile\tno",
+    ]
+    as_json = run("config", "list", "-o", "json")
+    assert as_json.stdout == run("config", "list", "--json").stdout
+    assert [row["name"] for row in json.loads(as_json.stdout)] == ["ci", "low"]
+    both = run("config", "list", "--json", "-o", "tsv")
+    assert both.returncode == 2
+
+
+def test_config_show_as_json(config_file: Path) -> None:
+    set_key("k-ci-123456789", "-p", "ci")
+    shown = run("config", "show", "--json")
+    assert shown.returncode == 0
+    document = json.loads(shown.stdout)
+    assert document["profile"] == {"value": "ci", "source": "default_profile in the config file"}
+    assert document["api_key"] == {"value": "**************", "source": 'profile "ci"'}
+    assert document["base_url"]["source"] == "default"
+    none = run("config", "show", "--json", env={"STRUCTOCR_CONFIG": str(config_file) + ".x"})
+    assert none.returncode == 41
+    assert json.loads(none.stdout)["api_key"] is None
+
+
+def test_a_profiles_base_url_changes_without_its_key(config_file: Path) -> None:
+    set_key("k-ci-123456789", "-p", "ci")
+    moved = run("config", "set-base-url", "https://api.structocr.com/v1", "-p", "ci")
+    assert moved.returncode == 0
+    assert 'profile "ci" now uses https://api.structocr.com/v1' in moved.stderr
+    profile = load_config(config_file).profiles["ci"]
+    assert (profile.api_key, profile.base_url) == (
+        "k-ci-123456789",
+        "https://api.structocr.com/v1",
+    )
+    back = run("config", "set-base-url", "default", "-p", "ci")
+    assert back.returncode == 0
+    assert load_config(config_file).profiles["ci"].base_url is None
+    assert run("config", "set-base-url", "http://evil.test/v1").returncode == 2
+    assert run("config", "set-base-url", "https://x.test/v1", "-p", "nope").returncode == 2

@@ -146,33 +146,91 @@ def _verify(key: str, base_url: str, timeout: float, deadline: float) -> str:
     return f" (verified: {number(balance.account.credits_remaining)} credits remaining)"
 
 
+class ListFormat(str, Enum):
+    table = "table"
+    json = "json"
+    tsv = "tsv"
+
+
 @config_app.command("list")
 def config_list(
-    json_out: Annotated[bool, typer.Option("--json", help="One JSON array, keys masked.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Same as --output json.")] = False,
+    output: Annotated[
+        ListFormat | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FORMAT",
+            case_sensitive=False,
+            help="table, json (one array, keys masked) or tsv (name, key, base URL, store, "
+            "default). [default: table]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> Call:
     """List profiles: name, masked key, base URL, and * on the default."""
+    chosen = "json" if json_out else (output.value if output else "table")
 
     def run(started: float) -> int:
-        from structocr_cli.report import output
+        from structocr_cli.api.errors import UsageError
+        from structocr_cli.report import output as shown
         from structocr_cli.runs.common import say, warn_about
         from structocr_cli.settings.profiles import rows
         from structocr_cli.settings.resolve import read_config
 
+        if json_out and output not in (None, ListFormat.json):
+            raise UsageError(f"--json and --output {output.value} contradict each other")
         config = read_config(os.environ)
         warn_about(config)
         found = rows(config)
-        if json_out:
-            output.write_json([row.as_json() for row in found], sys.stdout)
+        if chosen == "json":
+            shown.write_json([row.as_json() for row in found], sys.stdout)
+        elif chosen == "tsv":
+            sys.stdout.write(shown.profile_tsv(found))
         elif found:
-            sys.stdout.write(output.profile_lines(found))
+            sys.stdout.write(shown.profile_lines(found))
         else:
             say(f"no profiles in {config.path}; add one with: structocr config set-key")
         return 0
 
-    return Call(run, json_errors=json_out)
+    return Call(run, json_errors=chosen == "json")
 
 
 ProfileArg = Annotated[str, typer.Argument(metavar="NAME", autocompletion=complete_profile)]
+
+
+@config_app.command("set-base-url")
+def config_set_base_url(
+    url: Annotated[
+        str,
+        typer.Argument(metavar="URL", help="The API base URL, or 'default' for the public API."),
+    ],
+    profile: ProfileOpt = None,
+) -> Call:
+    """Change a profile's API base URL; its key stays as it is."""
+
+    def run(started: float) -> int:
+        from structocr_cli.runs.common import say
+        from structocr_cli.settings import profiles
+        from structocr_cli.settings.config import load_config
+        from structocr_cli.settings.resolve import (
+            DEFAULT_BASE_URL,
+            Kind,
+            Source,
+            Sourced,
+            check_base_url,
+        )
+
+        new = None
+        if url != "default":
+            new = check_base_url(Sourced(url, Source(Kind.FLAG, "URL")))
+        path = _config_path()
+        name = profiles.target_profile(profile, os.environ, load_config(path)).value
+        profiles.set_base_url(path, name, new)
+        say(f'profile "{name}" now uses {new or DEFAULT_BASE_URL}')
+        return 0
+
+    return Call(run)
 
 
 @config_app.command("use")
@@ -238,20 +296,26 @@ def config_path_command() -> Call:
 
 
 @config_app.command("show")
-def config_show(profile: ProfileOpt = None) -> Call:
+def config_show(
+    profile: ProfileOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object, key masked.")] = False,
+) -> Call:
     """Show what balance would use now, and why (no network)."""
 
     def run(started: float) -> int:
-        from structocr_cli.report.output import status_lines
+        from structocr_cli.report.output import status_document, status_lines, write_json
         from structocr_cli.runs.common import warn_about
         from structocr_cli.settings.profiles import status
 
         now = status(profile, os.environ)
         warn_about(now.config)
-        sys.stdout.write(status_lines(now))
+        if json_out:
+            write_json(status_document(now), sys.stdout)
+        else:
+            sys.stdout.write(status_lines(now))
         return now.exit_code
 
-    return Call(run)
+    return Call(run, json_errors=json_out)
 
 
 def register(app: typer.Typer) -> None:

@@ -63,6 +63,30 @@ def origin(setting: Sourced) -> str:
     return f"(from {setting.source})"
 
 
+def status_document(now: Status) -> dict[str, Any]:
+    """``config show --json``: the same settings, each with its value and source."""
+
+    def setting(value: str, source: str) -> dict[str, str]:
+        return {"value": value, "source": source}
+
+    return {
+        "profile": setting(now.profile.value, str(now.profile.source)),
+        "api_key": setting(mask(now.key.value), str(now.key.source)) if now.key else None,
+        "problem": now.problem_text,
+        "base_url": setting(now.base_url.value, str(now.base_url.source)),
+        "config_file": {"path": str(now.config.path), "permissions": now.permissions},
+    }
+
+
+def profile_tsv(rows: Sequence[Row]) -> str:
+    """``config list -o tsv``: name, masked key, base URL, key store, default (yes or no)."""
+    return "".join(
+        "\t".join([row.name, row.key, sanitize(row.base_url or "", 200), row.key_store,
+                   "yes" if row.default else "no"]) + "\n"
+        for row in rows
+    )  # fmt: skip
+
+
 def status_lines(now: Status) -> str:
     """``config show``: each setting, its value and where it came from."""
     key = f"{mask(now.key.value)} {origin(now.key)}" if now.key else f"none: {now.problem_text}"

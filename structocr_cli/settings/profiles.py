@@ -148,6 +148,24 @@ def use(path: Path, name: str) -> None:
     config_store.update(path, apply)
 
 
+def set_base_url(path: Path, name: str, url: str | None) -> None:
+    """Change an existing profile's base URL (None: back to the public API), its key kept."""
+    from structocr_cli.settings import store as config_store
+
+    check_profile_name(name)
+
+    def apply(document: Any, config: Config) -> None:
+        if name not in config.profiles:
+            raise unknown_profile(config, name)
+        table = config_store.profile_table(document, name)
+        if url is None:
+            table.pop("base_url", None)
+        else:
+            table["base_url"] = url
+
+    config_store.update(path, apply)
+
+
 def remove(path: Path, name: str) -> list[str]:
     """Delete a profile; returns what the user should know next: that no default is left,
     or that its key may remain in the OS keyring."""
