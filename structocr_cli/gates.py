@@ -98,9 +98,15 @@ class Check(NamedTuple):
         return str(self.value.quantize(Decimal("0.01")).normalize())
 
     def line(self) -> str:
-        op = self.operator
+        """What the check found, in one line: ``gate failed: ...`` or ``gate passed: ...``."""
+        if self.breached:
+            verdict, op = "failed", self.operator
+        else:
+            verdict, op = "passed", ">=" if self.gate.bound == "min" else "<="
+        if self.value is None:
+            return f"gate passed: {self.gate.path} has no value ({self.gate.option})"
         return (
-            f"gate failed: {self.gate.path} {self.shown_value()} {op} {self.threshold} "
+            f"gate {verdict}: {self.gate.path} {self.shown_value()} {op} {self.threshold} "
             f"({self.gate.option})"
         )
 

@@ -337,7 +337,7 @@ def test_every_gate_is_an_option_with_its_help(capsys: pytest.CaptureFixture[str
 def test_every_output_format_is_a_choice_and_writes(server: MockServer) -> None:
     from structocr_cli.report.formats import CHOICES
 
-    assert CHOICES == ("table", "json", "tsv", "env", "openmetrics")
+    assert CHOICES == ("table", "json", "report-json", "tsv", "env", "openmetrics")
     for name in CHOICES:
         result = balance(server, "-o", name, STRUCTOCR_API_KEY="demo")
         assert result.returncode == 0, (name, result.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import threading
 import time
 
@@ -294,10 +295,13 @@ def test_the_cli_says_once_which_base_url_avoids_the_redirect() -> None:
     responses.get(REFERENCE_BASE + "/account/balance", status=301,
                   headers={"Location": SDK_BASE + "/account/balance"})  # fmt: skip
     responses.get(SDK_BASE + "/account/balance", json=balance_document())
-    result = run("balance", "--json", "--api-key", "k-123456789")  # the default base URL
+    result = run("balance", "--api-key", "k-123456789")  # the default base URL
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("note: the API answered from https://api.structocr.com/v1") == 1
     assert "--base-url https://api.structocr.com/v1" in result.stderr
+    as_json = run("balance", "--json", "--api-key", "k-123456789")  # a JSON document there
+    (line,) = as_json.stderr.splitlines()
+    assert json.loads(line)["note"].startswith("the API answered from https://api.structocr")
 
 
 @responses.activate

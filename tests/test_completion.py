@@ -135,7 +135,7 @@ def test_balance_tab_offers_its_options_not_file_names(tmp_path: Path) -> None:
 
 def test_bash_completes_formats_and_fields() -> None:
     assert bash_complete("structocr balance --output ") == [
-        "table", "json", "tsv", "env", "openmetrics"
+        "table", "json", "report-json", "tsv", "env", "openmetrics"
     ]  # fmt: skip
     assert bash_complete("structocr balance --field this_key.err") == [
         "this_key.error_rate", "this_key.error_rate_pct"

@@ -217,3 +217,62 @@ def test_a_runway_too_long_for_seconds_is_left_out_not_inf() -> None:
     assert "structocr_forecast_runway_seconds" not in text
     values = [line.rsplit(" ", 1)[1] for line in text.splitlines() if not line.startswith("#")]
     assert all(math.isfinite(float(value)) for value in values), values
+
+
+def test_report_json_adds_the_derived_figures_gates_and_key(server: MockServer) -> None:
+    from tests.conftest import LONG_KEY, run
+
+    result = run("balance", "-o", "report-json", "--base-url", server.url,
+                 "--min-remaining", "1000", env={"STRUCTOCR_API_KEY": LONG_KEY})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["account"]["credits_remaining"] == 48849  # the server's figures, as sent
+    assert document["account"]["error_rate"] == "4.37%"
+    assert document["account"]["error_rate_pct"] == 4.37  # derived ones beside them
+    assert set(document["forecast"]) == {"period_credits", "daily_burn", "runway_days",
+                                         "runout_date"}  # fmt: skip
+    assert document["period"]["days_total"] == pytest.approx(30, abs=0.001)
+    (checked,) = document["gates"]
+    assert checked == {
+        "option": "--min-remaining", "path": "account.credits_remaining", "operator": "<",
+        "threshold": 1000, "value": 48849, "breached": False,
+        "message": "gate passed: account.credits_remaining 48849 >= 1000 (--min-remaining)",
+    }  # fmt: skip
+    assert document["key"]["masked"] == "sk_l…2b1c"
+    assert LONG_KEY not in result.stdout
+    jq = shutil.which("jq")
+    if jq:  # as scripts read it
+        out = subprocess.run([jq, "-r", ".forecast.runway_days"], input=result.stdout,
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+        assert float(out) > 0
+
+
+def test_under_json_every_stderr_line_is_a_json_document(
+    server: MockServer, config_file: Path
+) -> None:
+    from tests.conftest import run
+
+    config_file.write_text('[profiles.low]\napi_key = "demo-low"\n[oops]\nx = 1\n')
+    config_file.chmod(0o644)  # a warning
+    for output in (("--json",), ("-o", "report-json")):
+        result = run("balance", "-p", "low", "--base-url", server.url, "--min-remaining",
+                     "1000", *output)  # fmt: skip
+        assert result.returncode == 1
+        parsed = [json.loads(line) for line in result.stderr.splitlines()]
+        kinds = [next(iter(item)) for item in parsed]
+        assert kinds.count("warning") == 2
+        assert kinds[-1] == "gate"
+        assert parsed[-1]["gate"]["breached"] is True
+
+
+def test_several_keys_in_report_json(server: MockServer, tmp_path: Path) -> None:
+    from tests.conftest import run
+
+    keys = tmp_path / "keys.txt"
+    keys.write_text("ok = demo\nbad = wrong-key-12345\n")
+    result = run("balance", "--base-url", server.url, "--keys-file", str(keys), "-o",
+                 "report-json")  # fmt: skip
+    items = json.loads(result.stdout)
+    assert items[0]["data"]["forecast"]["runway_days"] > 0
+    assert items[1]["error"]["exit_code"] == 41
+    assert result.returncode == 41

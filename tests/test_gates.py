@@ -105,11 +105,18 @@ def test_breached_gate_exits_1_with_a_line_per_breach(server: MockServer) -> Non
     result = gate(server, "demo-low", "--min-remaining", "1000", "--max-latency-ms", "10000",
                   "--max-key-credits", "5", "--json")  # fmt: skip
     assert result.returncode == 1
-    assert result.stderr.splitlines() == [
+    lines = [json.loads(line)["gate"] for line in result.stderr.splitlines()]  # JSON too
+    assert [line["message"] for line in lines] == [
         "gate failed: account.credits_remaining 12 < 1000 (--min-remaining)",
         "gate failed: this_key.credits_used 79 > 5 (--max-key-credits)",
     ]
+    assert lines[0] | {"message": ""} == {
+        "option": "--min-remaining", "path": "account.credits_remaining", "operator": "<",
+        "threshold": 1000, "value": 12, "breached": True, "message": "",
+    }  # fmt: skip
     assert json.loads(result.stdout)["account"]["credits_remaining"] == 12
+    plain = gate(server, "demo-low", "--min-remaining", "1000", "-q")
+    assert plain.stderr == "gate failed: account.credits_remaining 12 < 1000 (--min-remaining)\n"
 
 
 def test_passing_gates_exit_0(server: MockServer) -> None:

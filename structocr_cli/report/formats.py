@@ -45,6 +45,12 @@ def _json(outcome: Outcome, fields: Sequence[str], out: IO[str]) -> None:
     write_json(outcome.fetched().document, out)
 
 
+def _report_json(outcome: Outcome, fields: Sequence[str], out: IO[str]) -> None:
+    from structocr_cli.report.output import report_document, write_json
+
+    write_json(report_document(outcome), out)
+
+
 def _tsv(outcome: Outcome, fields: Sequence[str], out: IO[str]) -> None:
     from structocr_cli.report.machine import tsv
 
@@ -75,6 +81,12 @@ def _openmetrics_down(outcome: Outcome, out: IO[str]) -> None:
     out.write(openmetrics_down(outcome.profile_label))
 
 
+REPORT_JSON = "report-json"
+"""The server's document with the derived figures, gates and key added (``--json`` stays
+the server's document as it is)."""
+JSON_FORMATS = frozenset({"json", REPORT_JSON})
+"""Formats whose stderr lines are JSON documents too."""
+
 FIELD = "field"
 """Chosen by ``--field``, not by ``--output``."""
 
@@ -83,6 +95,7 @@ FORMATS: dict[str, Format] = {
     for fmt in (
         Format("table", _table),
         Format("json", _json, derived=False),
+        Format(REPORT_JSON, _report_json),
         Format("tsv", _tsv),
         Format("env", _env),
         Format("openmetrics", _openmetrics, _openmetrics_down),

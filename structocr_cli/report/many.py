@@ -105,8 +105,14 @@ def breaches(results: Sequence[Result]) -> list[tuple[tuple[str, ...], Check]]:
     return found
 
 
-def breach_lines(results: Sequence[Result]) -> list[str]:
-    return [f"{', '.join(names)}: {check.line()}" for names, check in breaches(results)]
+def breach_lines(results: Sequence[Result], as_json: bool = False) -> list[str]:
+    """Each breached gate, once per account (or key), as a line for stderr."""
+    if not as_json:
+        return [f"{', '.join(names)}: {check.line()}" for names, check in breaches(results)]
+    from structocr_cli.report.output import check_object
+
+    return [json.dumps({"gate": {**check_object(check), "keys": list(names)}},
+                       ensure_ascii=True) for names, check in breaches(results)]  # fmt: skip
 
 
 def _accounts(results: Sequence[Result]) -> list[str]:
@@ -129,9 +135,10 @@ def _accounts(results: Sequence[Result]) -> list[str]:
     return lines
 
 
-def json_items(results: Sequence[Result]) -> list[dict[str, Any]]:
-    """One object per key, in the order selected: the server's document, or the error."""
-    from structocr_cli.report.output import error_object
+def json_items(results: Sequence[Result], report: bool = False) -> list[dict[str, Any]]:
+    """One object per key, in the order selected: the server's document (``report``: with
+    the derived figures and gates, as ``-o report-json``), or the error."""
+    from structocr_cli.report.output import error_object, report_document
 
     items: list[dict[str, Any]] = []
     for spec, outcome in results:
@@ -143,17 +150,19 @@ def json_items(results: Sequence[Result]) -> list[dict[str, Any]]:
         }
         if outcome.error is not None:
             item["error"] = error_object(outcome.error)
+        elif report and outcome.derived is not None:
+            item["data"] = report_document(outcome)
         else:
             item["data"] = outcome.fetched().document
         items.append(item)
     return items
 
 
-def json_array(results: Sequence[Result], out: IO[str]) -> None:
-    out.write(json.dumps(json_items(results), indent=2, ensure_ascii=True) + "\n")
+def json_array(results: Sequence[Result], out: IO[str], report: bool = False) -> None:
+    out.write(json.dumps(json_items(results, report), indent=2, ensure_ascii=True) + "\n")
 
 
-IN_BAND = ("table", "json", "openmetrics")
+IN_BAND = ("table", "json", "report-json", "openmetrics")
 """Formats that show a key's failure in the output itself; the others leave the key out
 and the caller reports it on stderr."""
 
@@ -165,8 +174,8 @@ def write(results: Sequence[Result], output: str, sort: str, fields: Sequence[st
 
     if output == "table":
         table(results, sort, out)
-    elif output == "json":
-        json_array(results, out)
+    elif output in ("json", "report-json"):
+        json_array(results, out, report=output == "report-json")
     elif output == "openmetrics":
         out.write(machine.openmetrics_many([(s.name, o.balance, o.derived) for s, o in results]))
     else:

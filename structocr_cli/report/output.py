@@ -11,6 +11,8 @@ from structocr_cli.api.errors import StructocrError
 from structocr_cli.api.keys import mask, redact, sanitize
 
 if TYPE_CHECKING:
+    from structocr_cli.core import Outcome
+    from structocr_cli.gates import Check
     from structocr_cli.settings.profiles import Row, Status
     from structocr_cli.settings.resolve import Sourced
 
@@ -18,6 +20,57 @@ if TYPE_CHECKING:
 def write_json(document: Any, out: IO[str]) -> None:
     # ASCII-only JSON cannot carry a terminal escape sequence, whatever FORCE_COLOR says.
     out.write(json.dumps(document, indent=2, ensure_ascii=True) + "\n")
+
+
+def json_value(value: object) -> object:
+    """A figure as JSON has it: a number (an integer when it is one), a time or date as
+    ISO 8601 text, null when unknown or not finite (JSON has no Infinity)."""
+    import math
+    from datetime import date, datetime
+    from decimal import Decimal
+
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal | float | int):
+        number = float(value)
+        if not math.isfinite(number):
+            return None
+        return int(number) if number.is_integer() and abs(number) < 2**53 else number
+    return str(value)
+
+
+def check_object(check: Check) -> dict[str, object]:
+    """A gate's check as JSON: what it compared, and whether it is breached."""
+    return {
+        "option": check.gate.option, "path": check.gate.path, "operator": check.operator,
+        "threshold": json_value(check.threshold), "value": json_value(check.value),
+        "breached": check.breached, "message": check.line(),
+    }  # fmt: skip
+
+
+def report_document(outcome: Outcome) -> dict[str, object]:
+    """``-o report-json``: the server's sections with the figures derived from them added
+    to each, the forecast, the gates checked, and where the key came from (masked)."""
+    from structocr_cli.report.fields import FIELDS
+
+    balance, derived = outcome.figures()
+    settings = outcome.resolved()
+    document: dict[str, object] = {k: dict(v) if isinstance(v, dict) else v
+                                   for k, v in balance.document.items()}  # fmt: skip
+    for field in FIELDS:
+        if field.derived:
+            section, name = field.path.split(".")
+            part = document.setdefault(section, {})
+            if isinstance(part, dict):
+                part[name] = json_value(field.get(balance, derived))
+    document["gates"] = [check_object(check) for check in outcome.checks]
+    document["key"] = {
+        "masked": mask(settings.api_key.value), "source": str(settings.api_key.source),
+        "profile": settings.profile_label, "base_url": settings.base_url.value,
+    }  # fmt: skip
+    return document
 
 
 def error_line(error: StructocrError) -> str:

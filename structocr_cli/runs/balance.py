@@ -8,10 +8,12 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from structocr_cli.runs.common import say, warn_about, write_out
+from structocr_cli.report.formats import JSON_FORMATS
+from structocr_cli.runs.common import say, tell, warn_about, write_out
 
 if TYPE_CHECKING:
     from structocr_cli.core import BalanceRequest, Outcome
+    from structocr_cli.gates import Check
     from structocr_cli.report.formats import Format
     from structocr_cli.settings.resolve import Flags
     from structocr_cli.settings.selection import KeySpec
@@ -58,7 +60,7 @@ def balance_many(
     out = sys.stdout
     if not quiet:
         write_out(lambda: many.write(results, output, sort, fields, out), out)
-    for line in many.breach_lines(results):
+    for line in many.breach_lines(results, as_json=output in JSON_FORMATS):
         print(line, file=sys.stderr)
     failed = many.failure_lines(results)
     if failed and output not in many.IN_BAND:
@@ -107,10 +109,11 @@ def balance_one(
 
             fmt.write_failure(Outcome(), out)
         raise
+    as_json = fmt.name in JSON_FORMATS
     if outcome.settings is not None:
-        warn_about(outcome.settings.config)
+        warn_about(outcome.settings.config, as_json)
     for note in outcome.notes:
-        say(f"note: {note}")
+        tell("note", note, as_json)
     if outcome.error is not None:
         if not quiet:
             fmt.write_failure(outcome, out)
@@ -118,10 +121,20 @@ def balance_one(
     if not quiet:
         write_out(lambda: fmt.write(outcome, fields, out), out)
     for check in outcome.breached:
-        print(check.line(), file=sys.stderr)
+        print(_breach_line(check, as_json), file=sys.stderr)
     if ci:
         publish_ci(outcome)
     return outcome.exit_code
+
+
+def _breach_line(check: Check, as_json: bool) -> str:
+    if not as_json:
+        return check.line()
+    import json
+
+    from structocr_cli.report.output import check_object
+
+    return json.dumps({"gate": check_object(check)}, ensure_ascii=True)
 
 
 def publish_ci(outcome: Outcome) -> None:

@@ -54,6 +54,19 @@ def say(message: str) -> None:
     print(f"structocr: {message}", file=sys.stderr)
 
 
+def tell(kind: str, message: str, as_json: bool = False) -> None:
+    """A warning or a note on stderr: a line, or under the JSON formats a JSON document
+    (``{"warning": ...}``), so that every line a --json run writes parses."""
+    if not as_json:
+        say(f"{kind}: {message}")
+        return
+    import json
+
+    from structocr_cli.api.keys import redact
+
+    print(json.dumps({kind: redact(message)}, ensure_ascii=True), file=sys.stderr)
+
+
 def config_warnings(config: Config) -> list[str]:
     """What the user should know about the config file: others can read it, or part of it
     is ignored."""
@@ -61,6 +74,6 @@ def config_warnings(config: Config) -> list[str]:
     return loose + list(config.warnings)
 
 
-def warn_about(config: Config) -> None:
+def warn_about(config: Config, as_json: bool = False) -> None:
     for warning in config_warnings(config):
-        say(f"warning: {warning}")
+        tell("warning", warning, as_json)
