@@ -16,7 +16,8 @@ def main() -> int:
         return 130
     except Exception as exc:  # the CLI could not even load: still one line, no traceback
         print(
-            f"structocr: internal error ({type(exc).__name__} while starting). This is a bug: "
+            f"structocr: error: internal error ({type(exc).__name__} while starting). This is a "
+            "bug: "
             "please report it, with the output of the same command run with STRUCTOCR_DEBUG=1",
             file=sys.stderr,
         )

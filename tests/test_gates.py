@@ -116,7 +116,9 @@ def test_breached_gate_exits_1_with_a_line_per_breach(server: MockServer) -> Non
     }  # fmt: skip
     assert json.loads(result.stdout)["account"]["credits_remaining"] == 12
     plain = gate(server, "demo-low", "--min-remaining", "1000", "-q")
-    assert plain.stderr == "gate failed: account.credits_remaining 12 < 1000 (--min-remaining)\n"
+    assert plain.stderr == (
+        "structocr: gate failed: account.credits_remaining 12 < 1000 (--min-remaining)\n"
+    )
 
 
 def test_passing_gates_exit_0(server: MockServer) -> None:
@@ -159,7 +161,7 @@ def test_every_gate_option_reaches_its_gate(server: MockServer, gate: Gate) -> N
     result = run("balance", "--base-url", server.url, "--api-key", "demo", "-q",
                  gate.option, impossible)  # fmt: skip
     assert result.returncode == 1
-    assert result.stderr.startswith(f"gate failed: {gate.path} ")
+    assert result.stderr.startswith(f"structocr: gate failed: {gate.path} ")
     assert result.stderr.rstrip().endswith(f"({gate.option})")
     assert gate.option in run("balance", "--help").stdout
 

@@ -241,8 +241,8 @@ def test_several_keys_in_tsv_led_by_their_names(server: MockServer, tmp_path: Pa
     single = run("balance", "--base-url", server.url, "--api-key", "demo", "-o", "tsv")
     assert len(rows) == 2 * len(single.stdout.splitlines())  # every field, for each key
     # Each failed key is a line on stderr, with its name and masked key.
-    assert "structocr: bad: HTTP 401 Unauthorized" in result.stderr
-    assert "structocr: broken: HTTP 501" in result.stderr
+    assert "structocr: error: bad: HTTP 401 Unauthorized" in result.stderr
+    assert "structocr: error: broken: HTTP 501" in result.stderr
 
 
 def test_several_keys_as_env_variables_named_after_them(
@@ -304,11 +304,13 @@ def test_account_gates_once_per_account_key_gates_per_key(
                      keys=keys)  # fmt: skip
     assert result.returncode == 1
     lines = result.stderr.splitlines()
-    assert lines.count("a, b: gate failed: account.credits_remaining 48849 < 100000 "
+    assert lines.count("structocr: a, b: gate failed: account.credits_remaining 48849 < 100000 "
                        "(--min-remaining)") == 1  # fmt: skip
-    assert "low: gate failed: account.credits_remaining 12 < 100000 (--min-remaining)" in lines
+    assert ("structocr: low: gate failed: account.credits_remaining 12 < 100000 "
+            "(--min-remaining)") in lines  # fmt: skip
     for name in ("a", "b", "low"):
-        assert f"{name}: gate failed: this_key.credits_used 79 > 1 (--max-key-credits)" in lines
+        assert (f"structocr: {name}: gate failed: this_key.credits_used 79 > 1 "
+                "(--max-key-credits)") in lines  # fmt: skip
 
 
 def test_openmetrics_gives_an_account_its_figures_once(server: MockServer, tmp_path: Path) -> None:

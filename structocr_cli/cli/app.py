@@ -206,25 +206,27 @@ def _exit_code(exc: BaseException, json_errors: bool) -> int:
         silence(sys.stdout)
         return ExitCode.OK
     if isinstance(exc, typer.Abort):
-        print("Aborted!", file=sys.stderr)
+        print("structocr: error: aborted", file=sys.stderr)
         return 1
     _report_bug(exc, json_errors)
     return ExitCode.INTERNAL
 
 
 def _show_usage_error(exc: Any, json_errors: bool) -> None:
-    """click's usage error as click shows it (or as the JSON error object), but a value it
-    echoes that could be an API key typed in the wrong place (``balance KEY``,
-    ``--timeout KEY``) is masked."""
+    """click's usage error in the voice of every other error (``structocr: error: ...``),
+    then click's usage line and its -h pointer (or the JSON error object); a value it echoes
+    that could be an API key typed in the wrong place (``balance KEY``, ``--timeout KEY``)
+    is masked."""
     import io
 
+    message = _mask_values(exc.format_message())
     if json_errors:
-        _fail("usage_error", exc.exit_code, _mask_values(exc.format_message()), True)
+        _fail("usage_error", exc.exit_code, message, True)
         return
     shown = io.StringIO()
     exc.show(file=shown)
-    *usage, last = shown.getvalue().rstrip("\n").split("\n")
-    sys.stderr.write("\n".join([*usage, _mask_values(last)]) + "\n")
+    usage = [line for line in shown.getvalue().split("\n")[:-2] if line]  # click's own Error:
+    sys.stderr.write("\n".join([f"structocr: error: {message}", *usage]) + "\n")
 
 
 def _mask_values(text: str) -> str:
@@ -285,7 +287,7 @@ def _report_bug(exc: BaseException, json_errors: bool) -> None:
         print(redact(text), file=sys.stderr, end="")
     name = type(exc).__name__
     message = (
-        f"internal error ({name}: {sanitize(str(exc))}). This is a bug: please report it, "
+        f"error: internal error ({name}: {sanitize(str(exc))}). This is a bug: please report it, "
         f"with the output of the same command run with {ENV_DEBUG}=1"
     )
     _fail("internal_error", ExitCode.INTERNAL, redact(message), json_errors)

@@ -108,7 +108,8 @@ def breaches(results: Sequence[Result]) -> list[tuple[tuple[str, ...], Check]]:
 def breach_lines(results: Sequence[Result], as_json: bool = False) -> list[str]:
     """Each breached gate, once per account (or key), as a line for stderr."""
     if not as_json:
-        return [f"{', '.join(names)}: {check.line()}" for names, check in breaches(results)]
+        return [f"structocr: {', '.join(names)}: {check.line()}"
+                for names, check in breaches(results)]  # fmt: skip
     from structocr_cli.report.output import check_object
 
     return [json.dumps({"gate": {**check_object(check), "keys": list(names)}},

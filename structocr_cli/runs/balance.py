@@ -65,9 +65,9 @@ def balance_many(
     failed = many.failure_lines(results)
     if failed and output not in many.IN_BAND:
         for line in failed:
-            say(line)
+            say(f"error: {line}")
     elif failed and output == "table":
-        say(f"{len(failed)} of {len(results)} keys could not be checked (see their rows)")
+        say(f"error: {len(failed)} of {len(results)} keys could not be checked (see their rows)")
     return combined_exit_code(outcome for _, outcome in results)
 
 
@@ -129,7 +129,7 @@ def balance_one(
 
 def _breach_line(check: Check, as_json: bool) -> str:
     if not as_json:
-        return check.line()
+        return f"structocr: {check.line()}"
     import json
 
     from structocr_cli.report.output import check_object
