@@ -1,4 +1,4 @@
-"""The README is the user's manual: it must list what the code has."""
+"""The README and docs/ are the user's manual: they must list what the code has."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from structocr_cli.api.errors import ExitCode
 from structocr_cli.gates import GATES
 from structocr_cli.report.fields import FIELDS
 from tests.conftest import promtool
+from tests.manual import MANUAL, PAGES
+from tests.manual import README as FRONT_PAGE
 
-README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+README = MANUAL
 
 
 def test_readme_lists_every_field() -> None:
@@ -35,8 +37,8 @@ def test_readme_lists_every_gate() -> None:
 
 
 def test_readme_shows_the_two_commands() -> None:
-    assert "make demo" in README
-    assert "make test" in README
+    assert "make demo" in FRONT_PAGE
+    assert "make test" in FRONT_PAGE
 
 
 YAML_BLOCKS = re.findall(r"^```yaml\n(.*?)^```", README, re.MULTILINE | re.DOTALL)
@@ -106,7 +108,8 @@ def test_the_module_map_lists_every_module() -> None:
     modules = {name for name in modules if not name.endswith("/__init__.py")} - {"__main__.py"}
     packages = {path.parent.relative_to(package).as_posix() + "/"
                 for path in package.glob("*/__init__.py")}  # fmt: skip
-    listed = set(re.findall(r"^\| `([\w/]+\.py)` \|", README, re.MULTILINE))
-    listed_packages = set(re.findall(r"^\| \*\*`(\w+/)`\*\* \|", README, re.MULTILINE))
+    development = PAGES["development.md"]
+    listed = set(re.findall(r"^\| `([\w/]+\.py)` \|", development, re.MULTILINE))
+    listed_packages = set(re.findall(r"^\| \*\*`(\w+/)`\*\* \|", development, re.MULTILINE))
     assert listed == modules
     assert listed_packages == packages

@@ -120,8 +120,9 @@ def test_the_api_imports_neither_typer_nor_rich(env: MockServer) -> None:
 def _readme_example() -> str:
     import re
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    (block,) = re.findall(r"^```python\n(.*?)^```", readme, re.M | re.S)
+    from tests.manual import MANUAL
+
+    (block,) = re.findall(r"^```python\n(.*?)^```", MANUAL, re.M | re.S)
     return block
 
 

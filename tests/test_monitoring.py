@@ -22,8 +22,8 @@ import yaml
 from structocr_cli.exporter.rules import BURN_PER_HOUR, RUNWAY_DAYS, Thresholds, rules
 from structocr_cli.mock.server import MockServer
 from tests.conftest import LONG_KEY, STRUCTOCR, _recorded, promtool, run
+from tests.manual import MANUAL as README
 
-README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 METRIC = re.compile(r"(?<![:\w])structocr_[a-z_]+(?![:\w])")
 """A metric name in PromQL (not part of a recording rule's level:name:operation)."""
 needs_promtool = pytest.mark.skipif(not shutil.which("promtool"), reason="no promtool")

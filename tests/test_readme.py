@@ -19,8 +19,8 @@ import pytest
 
 from structocr_cli.mock.server import MockServer
 from tests.conftest import LONG_KEY, STRUCTOCR, mock_log
+from tests.manual import MANUAL as README
 
-README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 BLOCKS = [
     (m.group(1), m.group(2)) for m in re.finditer(r"^```(\w+)\n(.*?)^```", README, re.M | re.S)
 ]
@@ -116,7 +116,7 @@ def test_usage_block_runs_in_order(shell_env: dict[str, str]) -> None:
 def test_the_posix_gate_script_runs(
     shell_env: dict[str, str], key: str, code: int, says: str
 ) -> None:
-    script = block("#!/bin/sh")
+    script = block("#!/bin/sh\n# Stop the nightly batch")
     result = subprocess.run(["sh", "-c", script], env=shell_env | {"STRUCTOCR_API_KEY": key},
                             capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert result.returncode == code, result.stderr
@@ -148,3 +148,25 @@ def test_completion_install_lines_run_on_a_fresh_home(shell_env: dict[str, str])
     assert inline in " ".join(README.split())
     made = subprocess.run(["bash", "-c", inline], env=shell_env, timeout=60, check=False)
     assert made.returncode == 0
+
+
+@pytest.mark.parametrize(("key", "code", "says"), [
+    ("demo", 0, ""),
+    ("demo-low", 1, "StructOCR credits are low: 12 left, below 1000\n"),
+    ("demo-500", 50, "StructOCR credits could not be checked (structocr exit 50):\n"
+                     "structocr: error: HTTP 500"),
+    ("wrong-key-12345", 41, "StructOCR credits could not be checked (structocr exit 41):\n"
+                            "structocr: error: HTTP 401"),
+])  # fmt: skip
+def test_the_cron_recipe_runs_under_sh(
+    shell_env: dict[str, str], key: str, code: int, says: str
+) -> None:
+    script = block("#!/bin/sh\n# structocr-low-credits")
+    result = subprocess.run(["sh", "-c", script], env=shell_env | {"STRUCTOCR_API_KEY": key},
+                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert result.returncode == code, result.stderr
+    assert result.stderr == ""  # cron mails what is printed: all of it on stdout
+    if says:
+        assert result.stdout.startswith(says)
+    else:
+        assert result.stdout == ""  # silent while all is well
