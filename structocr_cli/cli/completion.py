@@ -243,7 +243,8 @@ def completion(
     """Print the shell completion script (or install it with --install).
 
     \b
-      structocr completion zsh > ~/.zfunc/_structocr
+      structocr completion zsh \\
+        > ~/.zfunc/_structocr
       structocr completion --install fish
     """
 

@@ -78,7 +78,8 @@ def config_set_key(
     The key is never an argument (arguments are visible to other users). From a script:
 
     \b
-      printf %s "$KEY" | structocr config set-key -p ci
+      printf %s "$KEY" |
+        structocr config set-key -p ci
     """
 
     def run(started: float) -> int:

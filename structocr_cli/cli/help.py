@@ -57,13 +57,21 @@ def _wrap_at_spaces() -> None:
         return
     _textwrap.TextWrapper = AtSpaces  # type: ignore[misc]
 
-    # The option column is 30 wide; in a narrow terminal that leaves no room for the help.
+    # The option column is 30 wide; in a narrow terminal that leaves no room for the help,
+    # and a long word (a URL, a field path) would stick out: each description goes under
+    # its option instead, indented by 4.
     write_dl = formatting.HelpFormatter.write_dl
 
     def narrow_aware(self: Any, rows: Any, col_max: int = 30, col_spacing: int = 2) -> None:
-        if self.width < 60:
-            col_max = min(col_max, max(self.width // 3, 10))
-        write_dl(self, rows, col_max, col_spacing)
+        if self.width >= 60:
+            write_dl(self, rows, col_max, col_spacing)
+            return
+        indent = self.current_indent + 4
+        for first, second in rows:
+            self.write(f"{'':>{self.current_indent}}{first}\n")
+            for line in textwrap.wrap(second or "", max(self.width - indent, 10),
+                                      break_long_words=False, break_on_hyphens=False):  # fmt: skip
+                self.write(f"{'':>{indent}}{line}\n")
 
     formatting.HelpFormatter.write_dl = narrow_aware  # type: ignore[method-assign]
 
