@@ -1,6 +1,12 @@
 _structocr_completion() {
     local line
     COMPREPLY=()
+    case ${COMP_WORDS[COMP_CWORD-1]} in
+        --api-key-file|--keys-file|--ca-bundle|--fixtures)
+            compopt -o filenames 2>/dev/null
+            mapfile -t COMPREPLY < <(compgen -f -- "${COMP_WORDS[COMP_CWORD]}")
+            return 0 ;;
+    esac
     while IFS= read -r line; do
         [[ -n $line ]] && COMPREPLY+=("$line")
     done < <(env COMP_WORDS="${COMP_WORDS[*]}" COMP_CWORD="$COMP_CWORD" \
@@ -8,4 +14,4 @@ _structocr_completion() {
     return 0
 }
 
-complete -o default -F _structocr_completion structocr
+complete -F _structocr_completion structocr

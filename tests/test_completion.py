@@ -342,3 +342,49 @@ def test_zsh_keeps_apostrophes_in_descriptions(tmp_path: Path) -> None:
     # typer's script evaluated the candidates, and "the server's document" lost its quote.
     screen = zsh_tab("structocr balance --", tmp_path)
     assert "(the server's doc" in screen, screen  # zsh cuts descriptions at the screen's edge
+
+
+# Where a name, a number or a format is wanted, no shell may offer the files of the current
+# directory; after a path option it must.
+NAME_LINES = ["structocr balance --profile ", "structocr balance --timeout ",
+            "structocr config use ", "structocr exporter --listen "]  # fmt: skip
+PATH_LINES = ["structocr balance --keys-file ", "structocr balance --api-key-file ",
+         "structocr balance --ca-bundle ", "structocr mock --fixtures "]  # fmt: skip
+
+
+@pytest.fixture
+def a_directory(tmp_path: Path) -> Path:
+    (tmp_path / "somefile.txt").touch()
+    return tmp_path
+
+
+def test_bash_offers_files_only_for_paths(a_directory: Path) -> None:
+    for line in NAME_LINES:
+        assert "somefile.txt" not in bash_complete(line, cwd=a_directory), line
+    for line in PATH_LINES:
+        assert "somefile.txt" in bash_complete(line, cwd=a_directory), line
+    spec = subprocess.run(["bash", "--norc", "-c", f'source "{COMPLETIONS / "structocr.bash"}";'
+                           " complete -p structocr"], capture_output=True, text=True,
+                          check=True).stdout  # fmt: skip
+    assert "-o default" not in spec  # readline would fall back to file names
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
+def test_fish_offers_files_only_for_paths(a_directory: Path) -> None:
+    def complete(line: str) -> list[str]:
+        script = f'source "{COMPLETIONS / "structocr.fish"}"; complete -C "{line}"'
+        result = subprocess.run(["fish", "--no-config", "-c", script], capture_output=True,
+                                text=True, env=shell_env(), timeout=30, check=True,
+                                cwd=a_directory)  # fmt: skip
+        return [entry.split("\t")[0] for entry in result.stdout.splitlines()]
+
+    for line in NAME_LINES:
+        assert "somefile.txt" not in complete(line), line
+    for line in PATH_LINES:
+        assert "somefile.txt" in complete(line), line
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
+def test_zsh_offers_files_only_for_paths(a_directory: Path) -> None:
+    assert "somefile.txt" not in zsh_tab("structocr balance --profile ", a_directory)
+    assert "somefile.txt" in zsh_tab("structocr balance --keys-file ", a_directory)

@@ -27,19 +27,30 @@ COMPLETE_VAR = "_STRUCTOCR_COMPLETE"
 # Characters every shell takes literally in a word (no regexes: this runs on every TAB).
 _PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=,./-")
 
+# The options whose value is a path: the only places where the shell offers file names.
+# Anywhere else (a profile, a format, a number) an empty answer stays empty.
+PATH_OPTIONS = ("--api-key-file", "--keys-file", "--ca-bundle", "--fixtures")
+_PATHS = "|".join(PATH_OPTIONS)
+
 # One candidate per line into an array: no word splitting, no globbing, no empty candidate.
-_BASH = """\
-_structocr_completion() {
+_BASH = f"""\
+_structocr_completion() {{
     local line
     COMPREPLY=()
+    case ${{COMP_WORDS[COMP_CWORD-1]}} in
+        {_PATHS})
+            compopt -o filenames 2>/dev/null
+            mapfile -t COMPREPLY < <(compgen -f -- "${{COMP_WORDS[COMP_CWORD]}}")
+            return 0 ;;
+    esac
     while IFS= read -r line; do
         [[ -n $line ]] && COMPREPLY+=("$line")
-    done < <(env COMP_WORDS="${COMP_WORDS[*]}" COMP_CWORD="$COMP_CWORD" \\
+    done < <(env COMP_WORDS="${{COMP_WORDS[*]}}" COMP_CWORD="$COMP_CWORD" \\
         _STRUCTOCR_COMPLETE=complete_bash "$1")
     return 0
-}
+}}
 
-complete -o default -F _structocr_completion structocr
+complete -F _structocr_completion structocr
 """
 
 # Candidates arrive as "value", "help" line pairs and go to compadd/_describe, which quote
@@ -63,18 +74,27 @@ _structocr_completion() {
   done
   (( ${#described} )) && _describe -V unsorted described -U
   (( ${#plain} )) && compadd -U -V unsorted -a plain
-  (( ${#described} + ${#plain} )) || _files
+  if (( ${#described} + ${#plain} == 0 )); then
+    case ${words[CURRENT-1]} in
+      """ + _PATHS + """) _files ;;
+    esac
+  fi
 }
 
 if [[ $zsh_eval_context[-1] == loadautofunc ]]; then _structocr_completion "$@"; \
 else compdef _structocr_completion structocr; fi
 """
 
+# fish offers file names wherever no rule says otherwise: none for structocr, except after
+# the path options.
 _FISH = (
+    "complete --command structocr --no-files\n"
     'complete --command structocr --no-files --arguments "(env _STRUCTOCR_COMPLETE=complete_fish'
     ' _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) structocr)"'
     ' --condition "env _STRUCTOCR_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args'
     ' _TYPER_COMPLETE_ARGS=(commandline -cp) structocr"\n'
+    + "".join(f"complete --command structocr --long-option {option[2:]} --require-parameter"
+              " --force-files\n" for option in PATH_OPTIONS)
 )
 
 _POWERSHELL = """\
