@@ -154,16 +154,22 @@ def test_the_mock_refuses_a_negative_latency() -> None:
 KEYS = f"ci = {LONG_KEY}\nlow = demo-low\nbad = wrong-key-12345\nbroken = t-501\n"
 
 
-def several(server: MockServer, tmp_path: Path, *args: str, keys: str = KEYS) -> Result:
+def several(
+    server: MockServer,
+    tmp_path: Path,
+    *args: str,
+    keys: str = KEYS,
+    env: dict[str, str] | None = None,
+) -> Result:
     path = tmp_path / "keys.txt"
     path.write_text(keys)
-    return run("balance", "--base-url", server.url, "--keys-file", str(path), *args)
+    return run("balance", "--base-url", server.url, "--keys-file", str(path), *args, env=env)
 
 
 def test_several_keys_in_a_table_with_totals_and_errors_in_rows(
     server: MockServer, tmp_path: Path
 ) -> None:
-    result = several(server, tmp_path, "--min-remaining", "100")
+    result = several(server, tmp_path, "--min-remaining", "100", env={"COLUMNS": "400"})
     assert result.returncode == 50  # the largest error code: t-501's
     lines = result.stdout.splitlines()
     assert lines[0].split() == [
@@ -383,3 +389,17 @@ def test_a_byte_order_mark_before_the_first_name_is_not_part_of_it(
     result = several(server, tmp_path, "-o", "tsv", keys="\ufeffa = demo\nb = demo-low\n")
     assert result.returncode == 0, result.stderr
     assert {line.split("\t")[0] for line in result.stdout.splitlines()} == {"a", "b"}
+
+
+@pytest.mark.parametrize("columns", [40, 80, 200])
+def test_the_table_of_many_keys_fits_the_terminal(
+    server: MockServer, tmp_path: Path, columns: int
+) -> None:
+    keys = "".join(f"k{n:02d} = demo\n" for n in range(20)) + "bad = wrong-key-12345\n"
+    result = several(server, tmp_path, keys=keys, env={"COLUMNS": str(columns)})
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= columns for line in lines), [x for x in lines if len(x) > columns]
+    text = " ".join(" ".join(lines).split())
+    assert "Invalid or inactive API key" in text  # the whole error, wrapped in its row
+    assert "Account of k00, k01 and 18 more keys:" in text  # counted, not listed
+    assert lines[0].split()[:3] == ["KEY", "MASKED", "CREDITS"]

@@ -119,7 +119,7 @@ def test_the_screen_keeps_stale_numbers_while_a_refresh_fails(
     screens = []
     for _ in range(3):
         state.update(check_many(specs, BalanceRequest(), {}), state.at)
-        screens.append("\n".join(line.text for line in state.screen()))
+        screens.append("\n".join(line.text for line in state.screen(200)))
     rows = [next(line for line in screen.splitlines() if line.startswith("grow")) for screen
             in screens]  # fmt: skip
     assert rows[0].split()[:5] == ["grow", "sk_l…2b1c", "79", "+0", "-"]
@@ -322,3 +322,20 @@ def test_a_watch_piped_into_head_ends_with_head(stepping: MockServer, tmp_path: 
     assert json.loads(first)["refresh"] == 1
     assert last == "exit 0"
     assert stepping.requests("steady-key-1234") == 2  # the refresh that found the pipe closed
+
+
+@pytest.mark.parametrize("room", [40, 80, 200])
+def test_the_screen_fits_the_terminal(stepping: MockServer, room: int) -> None:
+    from structocr_cli.core import BalanceRequest, check_many
+    from structocr_cli.runs.watch import Watch
+    from structocr_cli.settings.selection import from_keys_file
+
+    keys = "".join(f"k{n:02d} = steady-key-1234\n" for n in range(20)) + "bad = wrong-key-12345\n"
+    specs = from_keys_file(keys, "keys.txt", base_url=stepping.url)
+    state = Watch(5)
+    state.update(check_many(specs, BalanceRequest(), {}), state.at)
+    lines = [line.text for line in state.screen(room)]
+    assert all(len(line) <= room for line in lines), [x for x in lines if len(x) > room]
+    assert any(line.startswith("k00 ") for line in lines)
+    assert "Account of k00, k01 and 18 more keys:" in " ".join(lines)  # counted, not listed
+    assert "CREDITS" in lines[next(i for i, x in enumerate(lines) if x.startswith("KEY"))]

@@ -56,7 +56,8 @@ complete -F _structocr_completion structocr
 # Candidates arrive as "value", "help" line pairs and go to compadd/_describe, which quote
 # what they insert: nothing the program prints is evaluated. The last line completes on the
 # first TAB when zsh autoloads this file from $fpath (a bare compdef would only register).
-_ZSH = """\
+_ZSH = (
+    """\
 #compdef structocr
 
 _structocr_completion() {
@@ -76,7 +77,9 @@ _structocr_completion() {
   (( ${#plain} )) && compadd -U -V unsorted -a plain
   if (( ${#described} + ${#plain} == 0 )); then
     case ${words[CURRENT-1]} in
-      """ + _PATHS + """) _files ;;
+      """
+    + _PATHS
+    + """) _files ;;
     esac
   fi
 }
@@ -84,6 +87,7 @@ _structocr_completion() {
 if [[ $zsh_eval_context[-1] == loadautofunc ]]; then _structocr_completion "$@"; \
 else compdef _structocr_completion structocr; fi
 """
+)
 
 # fish offers file names wherever no rule says otherwise: none for structocr, except after
 # the path options.
@@ -93,8 +97,11 @@ _FISH = (
     ' _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) structocr)"'
     ' --condition "env _STRUCTOCR_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args'
     ' _TYPER_COMPLETE_ARGS=(commandline -cp) structocr"\n'
-    + "".join(f"complete --command structocr --long-option {option[2:]} --require-parameter"
-              " --force-files\n" for option in PATH_OPTIONS)
+    + "".join(
+        f"complete --command structocr --long-option {option[2:]} --require-parameter"
+        " --force-files\n"
+        for option in PATH_OPTIONS
+    )
 )
 
 _POWERSHELL = """\

@@ -54,33 +54,46 @@ def _row(result: Result) -> list[str]:
             f"{usage.error_rate}%", f"{number(usage.avg_latency_ms)} ms", share]  # fmt: skip
 
 
-def table(results: Sequence[Result], by: str, out: IO[str]) -> None:
-    """One row per key, the totals, then a summary per account."""
-    rows = [_row(result) for result in ordered(results, by)]
+# Left out first when the terminal is too narrow: the share, latency, errors, the masked key,
+# then requests; the key's name and its credits always stay.
+_DROP = (6, 5, 4, 1, 3)
+
+
+def table(results: Sequence[Result], by: str, out: IO[str], room: int | None = None) -> None:
+    """One row per key, the totals, then a summary per account; no line wider than ``room``
+    (default: the terminal's width)."""
+    from structocr_cli.report import layout
+
+    room = room or layout.width()
+    rows = [[sanitize(cell, 10_000) for cell in _row(result)] for result in ordered(results, by)]
     fetched = [outcome for _, outcome in results if outcome.balance is not None]
     credits = sum(float(o.fetched().this_key.credits_used) for o in fetched)
     requests = sum(float(o.fetched().this_key.requests) for o in fetched)
     total = ["TOTAL", "", number(credits), number(requests), "", "", ""]
-    full = [r for r in [*rows, total] if len(r) == len(_HEADINGS)]
-    widths = [max(len(h), *(len(r[i]) for r in full)) for i, h in enumerate(_HEADINGS)]
-    lines = [aligned(_HEADINGS, widths)]
+    shown, widths = layout.columns(_HEADINGS, [*rows, total], room, _DROP)
+    left = 2 if 1 in shown else 1
+
+    def cells(row: Sequence[str]) -> list[str]:
+        return [row[column] for column in shown]
+
+    lines = [layout.aligned(cells(_HEADINGS), widths, left)]
     for row in rows:
         if len(row) == len(_HEADINGS):
-            lines.append(aligned(row, widths))
-        else:  # a key that failed: its error where the numbers would be
-            lines.append(aligned(row[:2], widths[:2]) + "  " + row[2])
-    lines.append(aligned(total, widths))
-    lines += _accounts(results)
-    out.write("".join(f"{sanitize(line, 10_000).rstrip()}\n" for line in lines))
+            lines.append(layout.aligned(cells(row), widths, left))
+        else:  # a key that failed: its error where the numbers would be, wrapped there
+            named = [row[column] for column in shown[:left]]
+            first = layout.aligned(named, widths[:left], left) + "  "
+            lines += layout.wrapped(row[2], room, first)
+    lines.append(layout.aligned(cells(total), widths, left))
+    lines += _accounts(results, room)
+    out.write("".join(f"{line.rstrip()}\n" for line in lines))
 
 
 def aligned(cells: Sequence[str], widths: Sequence[int]) -> str:
     """A table row: the name and masked key to the left, the figures to the right."""
-    padded = [
-        cell.ljust(width) if column < 2 else cell.rjust(width)
-        for column, (cell, width) in enumerate(zip(cells, widths, strict=False))
-    ]
-    return "  ".join(padded)
+    from structocr_cli.report.layout import aligned as row
+
+    return row(cells, widths)
 
 
 def accounts(results: Sequence[Result]) -> list[tuple[list[str], Outcome]]:
@@ -116,11 +129,13 @@ def breach_lines(results: Sequence[Result], as_json: bool = False) -> list[str]:
                        ensure_ascii=True) for names, check in breaches(results)]  # fmt: skip
 
 
-def _accounts(results: Sequence[Result]) -> list[str]:
+def _accounts(results: Sequence[Result], room: int) -> list[str]:
+    from structocr_cli.report.layout import named, wrapped
+
     groups = accounts(results)
     lines = [""]
     if len(groups) > 1:
-        lines.append(f"These keys belong to {len(groups)} different accounts.")
+        lines += wrapped(f"These keys belong to {len(groups)} different accounts.", room)
     for names, outcome in groups:
         balance, derived = outcome.fetched(), outcome.derived
         runway = "n/a"
@@ -128,11 +143,11 @@ def _accounts(results: Sequence[Result]) -> list[str]:
             runway = (
                 "no burn" if derived.runway_days is None else f"{number(derived.runway_days)} days"
             )
-        lines.append(
-            f"Account of {', '.join(names)}: {number(balance.account.credits_remaining)} credits "
+        lines += wrapped(
+            f"Account of {named(names)}: {number(balance.account.credits_remaining)} credits "
             f"remaining, {number(balance.account.credits_this_period)} used this period, "
-            f"runway {runway}"
-        )
+            f"runway {runway}", room, indent=2,
+        )  # fmt: skip
     return lines
 
 

@@ -124,34 +124,39 @@ class Watch:
     def _breach_lines(self) -> list[str]:
         return _grouped(self.breached)
 
-    def screen(self) -> list[Line]:
-        """The live view: when, a row per key, each account, the gates breached."""
-        from structocr_cli.report.many import accounts, aligned, ordered
+    def screen(self, room: int = 80) -> list[Line]:
+        """The live view, no line wider than ``room``: when, a row per key (the columns
+        that fit), each account, the gates breached."""
+        from structocr_cli.report.layout import aligned, columns, named, wrapped
+        from structocr_cli.report.many import accounts, ordered
 
         nxt = self.at + timedelta(seconds=self.interval)
-        lines = [
-            Line(f"StructOCR usage, every {self.interval:g} s: refreshed {self.at:%H:%M:%S}, "
-                 f"next {nxt:%H:%M:%S} (refresh {self.refreshes}; Ctrl-C stops)", "bold"),
-            Line(""),
-        ]  # fmt: skip
+        head = (f"StructOCR usage, every {self.interval:g} s: refreshed {self.at:%H:%M:%S}, "
+                f"next {nxt:%H:%M:%S} (refresh {self.refreshes}; Ctrl-C stops)")  # fmt: skip
+        lines = [Line(text, "bold") for text in wrapped(head, room, indent=2)] + [Line("")]
         # Sorted by the last good figures: a key whose refresh failed keeps its place.
         latest = [(spec, last[0] if (last := self.seen[spec.name].last) else outcome)
                   for spec, outcome in self.results]  # fmt: skip
         rows = [self._row(spec.name) for spec, _ in ordered(latest, self.sort)]
-        widths = [max(len(h), *(len(r[0][i]) for r in rows if len(r[0]) > i))
-                  for i, h in enumerate(_HEADINGS)]  # fmt: skip
-        lines.append(Line(aligned(_HEADINGS, widths), "bold"))
-        for cells, note, style in rows:
-            text = aligned(cells, widths)
-            lines.append(Line(f"{text}  {note}" if note else text, style))
+        cells = [[sanitize(cell, 200) for cell in row] for row, _, _ in rows]
+        shown, widths = columns(_HEADINGS, cells, room, _DROP)
+        left = 2 if 1 in shown else 1
+        lines.append(Line(aligned([_HEADINGS[c] for c in shown], widths, left), "bold"))
+        for row, (_, note, style) in zip(cells, rows, strict=True):
+            picked = [row[c] for c in shown if c < len(row)]
+            text = aligned(picked, widths, left)
+            parts = wrapped(sanitize(note, 1000), room, text + "  ") if note else [text]
+            lines += [Line(part, style) for part in parts]
         lines.append(Line(""))
         for names, outcome in accounts(latest):
             balance = outcome.fetched()
-            lines.append(Line(
-                f"Account of {', '.join(names)}: {number(balance.account.credits_remaining)} "
-                f"credits remaining, {number(balance.account.credits_this_period)} used this "
-                "period"))  # fmt: skip
-        lines += [Line(line, "red") for line in self._breach_lines()]
+            account = balance.account
+            summary = (f"Account of {named(names)}: {number(account.credits_remaining)} "
+                       f"credits remaining, {number(account.credits_this_period)} used this "
+                       "period")  # fmt: skip
+            lines += [Line(part) for part in wrapped(summary, room, indent=2)]
+        for line in self._breach_lines():
+            lines += [Line(part, "red") for part in wrapped(line, room, indent=2)]
         return [Line(sanitize(line.text, 10_000).rstrip(), line.style) for line in lines]
 
     def _row(self, name: str) -> tuple[list[str], str, str]:
@@ -183,6 +188,8 @@ def _grouped(lines: dict[Breach, str]) -> list[str]:
 
 _HEADINGS = ("KEY", "MASKED", "CREDITS", "SINCE START", "REQ/MIN", "REQUESTS", "ERRORS",
              "LATENCY")  # fmt: skip
+# Left out first on a narrow screen; the name, credits and the change since the start stay.
+_DROP = (7, 6, 5, 1, 4)
 
 
 def write_line(document: dict[str, Any], out: IO[str]) -> None:
@@ -251,7 +258,9 @@ def watch_keys(
 
             def show(seen: Watch) -> None:
                 if draw is not None:
-                    draw(seen.screen())
+                    from structocr_cli.report.layout import width
+
+                    draw(seen.screen(width()))
                 elif not quiet:
                     try:
                         write_line(seen.document(), out)
