@@ -357,9 +357,13 @@ def test_writers_killed_mid_write_always_leave_a_parseable_file(config_file: Pat
             stdout=subprocess.PIPE,
             text=True,
         )
-        time.sleep(rng.uniform(0.15, 0.4))
+        # The kill comes at a random moment of the writing, not of the interpreter's start
+        # (which a busy machine can make longer than any fixed wait).
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        time.sleep(rng.uniform(0.0, 0.25))
         proc.send_signal(signal.SIGKILL)
-        returned = [int(line) for line in proc.communicate()[0].split()]
+        returned = [int(line) for line in (first + proc.communicate()[0]).split()]
         profiles = load_config(config_file).profiles  # parses, whatever the moment of the kill
         assert profiles["seed"].api_key == "seed"
         for n in returned[-20:]:  # the last write of each of the 20 profiles is there
