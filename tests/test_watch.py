@@ -202,8 +202,12 @@ def test_the_live_screen_in_a_terminal(stepping: MockServer, tmp_path: Path, sto
             seen += _read(fd)
     drawn = len(seen)
     os.kill(pid, getattr(signal, stop))
-    while select.select([fd], [], [], 2)[0] and (chunk := _read(fd)):
-        seen += chunk
+    give_up = time.monotonic() + 20  # until the child closes the terminal, however busy
+    while time.monotonic() < give_up:
+        if select.select([fd], [], [], 0.5)[0]:
+            if not (chunk := _read(fd)):
+                break
+            seen += chunk
     _, status = os.waitpid(pid, 0)
     screen = seen.decode(errors="replace")
     _recorded(screen)
