@@ -94,6 +94,7 @@ def test_every_yaml_example_is_complete(text: str, tmp_path: Path) -> None:
 def test_every_kind_of_yaml_example_is_there() -> None:
     assert sorted(kind(yaml.safe_load(text)) for text in YAML_BLOCKS) == [
         "github",
+        "github",
         "gitlab",
         "prometheus",
         "rules",

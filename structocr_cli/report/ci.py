@@ -27,7 +27,7 @@ _SUMMARY_ROWS: tuple[tuple[str, Callable[[Balance, Derived], str]], ...] = (
 )  # fmt: skip
 
 
-def _escape_data(text: str) -> str:
+def escape_data(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
@@ -35,7 +35,7 @@ def annotate(checks: Sequence[Check], err: IO[str]) -> None:
     """One ``::error`` workflow command per breached gate."""
     for check in checks:
         if check.breached:
-            print(f"::error title=StructOCR budget gate::{_escape_data(check.line())}", file=err)
+            print(f"::error title=StructOCR budget gate::{escape_data(check.line())}", file=err)
 
 
 # The summary is kept between these markers, so that a later run in the same step replaces
