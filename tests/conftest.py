@@ -279,11 +279,12 @@ def promtool(*args: str, stdin: str | None = None) -> str:
     return check.stdout
 
 
-def imported(*args: str) -> set[str]:
-    """Top-level modules a run of the CLI imports (stable, unlike timings)."""
+def imported(*args: str, whole: bool = False) -> set[str]:
+    """Top-level modules a run of the CLI imports (stable, unlike timings); ``whole``: every
+    module by its full name."""
     result = run_process(*args, env={"PYTHONPROFILEIMPORTTIME": "1"})
     names = re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)", result.stderr, re.MULTILINE)
-    return {name.split(".")[0] for name in names}
+    return set(names) if whole else {name.split(".")[0] for name in names}
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -223,12 +223,21 @@ def test_fast_paths_import_no_heavy_library(args: tuple[str, ...]) -> None:
 
 
 def test_every_command_is_in_the_fast_path_list() -> None:
-    from structocr_cli.cli.app import app
+    from structocr_cli.cli.app import COMMANDS
 
-    names = {command.name or command.callback.__name__ for command in app.registered_commands
-             if command.callback is not None}  # fmt: skip
     listed = {args[0] for args in FAST_PATHS if not args[0].startswith("-")}
-    assert names <= listed
+    assert set(COMMANDS) <= listed
+
+
+def test_a_command_loads_no_other_commands_module(server: MockServer) -> None:
+    loaded = imported("balance", "--json", "--base-url", server.url, "--api-key", "demo",
+                      whole=True)  # fmt: skip
+    commands = {name for name in loaded if name.startswith("structocr_cli.cli.")}
+    assert "structocr_cli.cli.balance" in commands
+    assert not commands & {f"structocr_cli.cli.{name}" for name in
+                           ("exporter", "mock", "config", "completion")}  # fmt: skip
+    assert not {name for name in imported("--version", whole=True)
+                if name.startswith("structocr_cli.cli.balance")}  # fmt: skip
 
 
 def test_balance_json_does_not_import_rich(server: MockServer) -> None:

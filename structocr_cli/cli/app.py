@@ -15,15 +15,49 @@ from contextlib import contextmanager, suppress
 from typing import IO, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from structocr_cli import __version__
-from structocr_cli.cli import balance, completion, config, exporter, mock
-from structocr_cli.cli.help import fit_to_terminal
+from structocr_cli.cli.help import exit_code_list, fit_to_terminal
 from structocr_cli.cli.options import Call
 
 ENV_DEBUG = "STRUCTOCR_DEBUG"
 
+COMMANDS = ("balance", "exporter", "mock", "completion", "help", "config")
+"""The commands, in the order help lists them; each is the module of cli/ that registers it
+(``help`` is below), imported only when the command is wanted."""
+
+
+class _LazyGroup(TyperGroup):
+    """The root command, loading a command's module only when that command is wanted: a run
+    of balance, or a TAB inside it, pays nothing for the exporter's or config's options."""
+
+    help_width = 78
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            single = typer.Typer(add_completion=False, rich_markup_mode=None,
+                                 pretty_exceptions_enable=False)  # fmt: skip
+            if cmd_name == "help":
+                single.command("help")(help_command)
+            else:  # __import__, not importlib: -X importtime (the import budget) sees it
+                name = f"structocr_cli.cli.{cmd_name}"
+                __import__(name)
+                sys.modules[name].register(single)
+            command = typer.main.get_command(single)
+            if cmd_name == "config":  # a group of its own, under a root of its own
+                command = command.commands["config"]  # type: ignore[attr-defined]
+            if cmd_name == "balance":
+                command.epilog = exit_code_list(self.help_width)
+            self.commands[cmd_name] = command
+        return self.commands.get(cmd_name)
+
+
 app = typer.Typer(
+    cls=_LazyGroup,
     name="structocr",
     help="Check StructOCR API credits and usage from a terminal, a script or a CI job.",
     no_args_is_help=True,
@@ -114,10 +148,6 @@ def help_command(
     return Call(run)
 
 
-for command in (balance, exporter, mock, config, completion):
-    command.register(app)
-app.command("help", short_help="Show the help of structocr or of a command.")(help_command)
-
 _GLOBAL_FLAGS = ("--debug", "--no-color")
 """Root options that are also taken after the command (``structocr balance --debug``)."""
 
@@ -152,7 +182,7 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> int
         args = _arguments(sys.argv[1:] if argv is None else list(argv))
         json_errors = _asks_for_json(args)
         if "_STRUCTOCR_COMPLETE" not in os.environ:  # any run may show help; TAB never does
-            fit_to_terminal(app, balance.balance)
+            _LazyGroup.help_width = fit_to_terminal(app)
         call = app(args=args, prog_name="structocr", standalone_mode=False)
         if not isinstance(call, Call):  # --help, --version: typer has answered already
             code = int(call or 0)
@@ -260,7 +290,7 @@ def _known_words() -> set[str]:
     from structocr_cli.settings.config import profile_names
 
     words = {field.path for field in FIELDS} | {f.path.rpartition(".")[2] for f in FIELDS}
-    words |= set(CHOICES) | {command.name or "" for command in app.registered_commands}
+    words |= set(CHOICES) | set(COMMANDS)
     with suppress(Exception):  # a broken config file must not hide the usage error
         words |= set(profile_names(os.environ))
     return words

@@ -2,7 +2,6 @@
 help wrapped at spaces to the terminal's width. Takes what it needs as arguments; imports
 no command module."""
 
-from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -96,10 +95,9 @@ def _plain_required_metavars() -> None:
     TyperArgument.make_metavar = make_metavar  # type: ignore[method-assign]
 
 
-def fit_to_terminal(app: typer.Typer, balance: Callable[..., Any]) -> None:
+def fit_to_terminal(app: typer.Typer) -> int:
     """Help at this terminal's width: click would not format it narrower than 50 columns (so
-    a 40-column terminal broke its lines mid-word), and ``balance``'s exit codes wrapped to
-    fit."""
+    a 40-column terminal broke its lines mid-word). The width, for ``exit_code_list``."""
     import shutil
 
     _wrap_at_spaces()
@@ -108,6 +106,7 @@ def fit_to_terminal(app: typer.Typer, balance: Callable[..., Any]) -> None:
     settings = app.info.context_settings
     if isinstance(settings, dict):
         settings["terminal_width"] = width
-    for command in app.registered_commands:
-        if command.callback is balance:
-            command.epilog = _exit_code_list(width)
+    return width
+
+
+exit_code_list = _exit_code_list
