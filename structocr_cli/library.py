@@ -82,7 +82,12 @@ def get_balance(
     from structocr_cli.settings.resolve import Flags
 
     request = BalanceRequest(
-        Flags(api_key=api_key, profile=profile, base_url=base_url),
+        Flags(
+            api_key=api_key,
+            profile=profile,
+            base_url=base_url,
+            api_key_from="the api_key argument",
+        ),
         timeout=timeout,
         thresholds=_thresholds(gates or {}),
     )

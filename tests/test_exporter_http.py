@@ -263,3 +263,12 @@ def test_a_body_hidden_from_a_naive_parser_is_still_refused(
     received = exchange(server, b"GET /healthz HTTP/1.1\r\n" + headers + b"\r\n" + smuggled)
     assert received.startswith(b"HTTP/1.1 400 ")
     assert received.count(b"HTTP/1.1 ") == 1
+
+
+def test_a_closed_server_leaves_no_reaper_behind(api: MockServer) -> None:
+    before = set(threading.enumerate())
+    running = serve.listen(make(api, f"ok = {LONG_KEY}\n"), "127.0.0.1", 0)
+    (reaper,) = [t for t in set(threading.enumerate()) - before if t.name == "structocr-reaper"]
+    running.server_close()
+    reaper.join(2)
+    assert not reaper.is_alive()

@@ -133,6 +133,7 @@ class _Server(ThreadingHTTPServer):
         self._connections_lock = threading.Lock()
         self.dropped = 0
         """Connections dropped: the oldest idle when the cap was reached, or too slow."""
+        self._closed = threading.Event()
         threading.Thread(target=self._reap, name="structocr-reaper", daemon=True).start()
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -171,9 +172,14 @@ class _Server(ThreadingHTTPServer):
         with contextlib.suppress(OSError):  # already gone
             connection.shutdown(socket.SHUT_RDWR)
 
+    def server_close(self) -> None:
+        super().server_close()
+        closed = getattr(self, "_closed", None)
+        if closed is not None:
+            closed.set()
+
     def _reap(self) -> None:
-        while True:
-            time.sleep(0.5)
+        while not self._closed.wait(0.5):  # until the server closes
             late = time.monotonic() - REQUEST_DEADLINE
             with self._connections_lock:
                 for connection in [c for c, since in self._waiting.items() if since < late]:
