@@ -61,7 +61,6 @@ _CHUNK = 16 * 1024
 _CONNECT_TIMEOUT = 10.0
 
 MAX_HOPS = 2
-_API_DOMAIN = "structocr.com"
 
 
 class _Moved(Exception):

@@ -23,7 +23,7 @@ _EXIT_CODES = (
 )  # fmt: skip
 
 
-def _exit_code_list(width: int) -> str:
+def exit_code_list(width: int) -> str:
     """The exit codes as a list wrapped, at spaces, to ``width`` (click would not rewrap a
     preformatted block, and a terminal breaks its lines anywhere)."""
     import textwrap
@@ -107,6 +107,3 @@ def fit_to_terminal(app: typer.Typer) -> int:
     if isinstance(settings, dict):
         settings["terminal_width"] = width
     return width
-
-
-exit_code_list = _exit_code_list

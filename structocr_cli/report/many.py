@@ -89,13 +89,6 @@ def table(results: Sequence[Result], by: str, out: IO[str], room: int | None = N
     out.write("".join(f"{line.rstrip()}\n" for line in lines))
 
 
-def aligned(cells: Sequence[str], widths: Sequence[int]) -> str:
-    """A table row: the name and masked key to the left, the figures to the right."""
-    from structocr_cli.report.layout import aligned as row
-
-    return row(cells, widths)
-
-
 def accounts(results: Sequence[Result]) -> list[tuple[list[str], Outcome]]:
     """The fetched keys grouped by account (keys whose account sections are the same): the
     names, and one outcome that stands for the account."""
