@@ -31,7 +31,8 @@ demo: $(PRODUCT) ## the product against the local mock
 	$(BIN)/structocr mock --port 0 >"$$tmp/url" 2>"$$tmp/log" & pid=$$!; \
 	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -rf "$$tmp"' EXIT INT TERM; \
 	for i in $$(seq 100); do [ -s "$$tmp/url" ] && break; sleep 0.05; done; \
-	export STRUCTOCR_BASE_URL=$$(head -n 1 "$$tmp/url") STRUCTOCR_CONFIG="$$tmp/none.toml"; \
+	export STRUCTOCR_BASE_URL=$$(head -n 1 "$$tmp/url") STRUCTOCR_CONFIG="$$tmp/none.toml" \
+		STRUCTOCR_HISTORY="$$tmp/history.sqlite3"; \
 	echo "\$$ structocr mock --port 0   # local server at $$STRUCTOCR_BASE_URL"; echo; \
 	echo "\$$ STRUCTOCR_API_KEY=demo structocr balance"; \
 	STRUCTOCR_API_KEY=demo $(BIN)/structocr balance; echo; \

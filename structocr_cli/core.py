@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from structocr_cli.api.model import Balance
     from structocr_cli.derive import Derived
     from structocr_cli.gates import Check
+    from structocr_cli.history.recorder import Recorder
     from structocr_cli.settings.selection import KeySpec
 
 
@@ -54,6 +55,14 @@ class BalanceRequest:
     refused_hint: str | None = None
     """What to do when no key is found, or the API refuses it, in a command whose options
     differ from balance's (the exporter takes no --api-key-file): None, balance's advice."""
+    history: Recorder | None = None
+    """Where each fetched balance is recorded, and its trend read from; None: nowhere."""
+    series_name: str | None = None
+    """The name the key's balances are recorded under (a keys file's or profile's); None:
+    the profile in use, or "default"."""
+    runway_basis: str = "period"
+    """What --min-runway-days compares: the period's average ("period") or the trend of
+    the recorded history ("trend", which fails closed with too little history)."""
 
 
 @dataclass(frozen=True)
@@ -134,17 +143,41 @@ def check_balance(
         balance = fetch_balance(settings, request.timeout, client, deadline)
     except StructocrError as exc:
         return Outcome(settings=settings, error=_advised(exc, request))
+    name = request.series_name or settings.profile_label or "default"
+    key, url = settings.api_key.value, settings.base_url.value
+    if request.history is not None:
+        request.history.record(name, url, key, balance)
     if not (request.derive or request.thresholds):
         return Outcome(settings=settings, balance=balance)
     from structocr_cli.derive import derive
 
-    derived = derive(balance, now or clock.now())
+    when = now or clock.now()
+    trend = None if request.history is None else request.history.trend(name, url, key, when)
+    derived = derive(balance, when, trend)
     checks: tuple[Check, ...] = ()
     if request.thresholds:
-        from structocr_cli.gates import evaluate
+        from structocr_cli.gates import TREND_BASIS, evaluate
 
-        checks = evaluate(request.thresholds, balance, derived)
+        trend_gate = "--min-runway-days" in request.thresholds
+        if request.runway_basis == TREND_BASIS and trend_gate and trend is None:
+            return Outcome(settings, balance, derived, error=_no_trend(request))
+        checks = evaluate(request.thresholds, balance, derived, request.runway_basis)
     return Outcome(settings, balance, derived, checks)
+
+
+def _no_trend(request: BalanceRequest) -> StructocrError:
+    from structocr_cli.api.errors import NoTrendError
+
+    why = (
+        "history is off (--no-history or STRUCTOCR_HISTORY=off)"
+        if request.history is None
+        else "the history of this key spans less than 24 hours"
+    )
+    return NoTrendError(
+        f"--runway-basis trend: no trend to check --min-runway-days against: {why}",
+        "Let structocr record for a day (each balance run adds to the history), or use "
+        "--runway-basis period",
+    )
 
 
 def _advised(error: StructocrError, request: BalanceRequest) -> StructocrError:
@@ -191,7 +224,8 @@ def check_many(
             except queue.Empty:
                 return
             try:
-                outcomes[index] = check_balance(replace(shared, flags=spec.flags), env, client)
+                each = replace(shared, flags=spec.flags, series_name=spec.name)
+                outcomes[index] = check_balance(each, env, client)
             except BaseException as exc:  # a bug: re-raised in the caller's thread
                 failures.append(exc)
 

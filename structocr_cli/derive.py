@@ -10,8 +10,12 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from structocr_cli.api.model import Balance, Number
+
+if TYPE_CHECKING:
+    from structocr_cli.history.trend import Trend
 
 _DAY = 86400.0
 # A run-out date further away than this is not a date anyone plans with (and may not exist).
@@ -38,6 +42,8 @@ class Derived:
     """credits_remaining / daily_burn; None when nothing is being burned."""
     runout: datetime | None
     """When credits run out at the current burn rate (None: not within 100 years)."""
+    trend: Trend | None = None
+    """The recorded history's trend (None: history off, or under 24 hours of it)."""
 
 
 def _finite(value: float) -> float | None:
@@ -64,7 +70,7 @@ def _forecast(
     return projected, burn, runway
 
 
-def derive(balance: Balance, now: datetime) -> Derived:
+def derive(balance: Balance, now: datetime, trend: Trend | None = None) -> Derived:
     start, end = balance.period.start, balance.period.end
     account, key = balance.account, balance.this_key
     total = max((end - start).total_seconds(), 0.0) / _DAY
@@ -88,4 +94,5 @@ def derive(balance: Balance, now: datetime) -> Derived:
         daily_burn=burn,
         runway_days=runway,
         runout=runout,
+        trend=trend,
     )

@@ -66,6 +66,12 @@ GATES: tuple[Gate, ...] = (
 
 BY_OPTION = {gate.option: gate for gate in GATES}
 
+TREND_BASIS = "trend"
+RUNWAY_BASES = ("period", TREND_BASIS)
+TREND_RUNWAY = Gate("--min-runway-days", "D", "", "trend.runway_days", "min", "7",
+                    lambda _, d: None if d.trend is None else d.trend.runway_days)  # fmt: skip
+"""--min-runway-days under --runway-basis trend: the runway at the recorded history's rate."""
+
 
 class Check(NamedTuple):
     gate: Gate
@@ -150,11 +156,16 @@ def _exact(value: Number | Decimal | None) -> Decimal | None:
 
 
 def evaluate(
-    thresholds: Mapping[str, Decimal], balance: Balance, derived: Derived
+    thresholds: Mapping[str, Decimal], balance: Balance, derived: Derived, basis: str = "period"
 ) -> tuple[Check, ...]:
-    """Check each given threshold (by option name), in the order of ``GATES``."""
+    """Check each given threshold (by option name), in the order of ``GATES``; ``basis``
+    "trend": --min-runway-days reads the trend's runway instead of the period's."""
+    chosen = [
+        TREND_RUNWAY if basis == TREND_BASIS and gate is BY_OPTION["--min-runway-days"] else gate
+        for gate in GATES
+    ]
     return tuple(
         Check(gate, thresholds[gate.option], _exact(gate.read(balance, derived)))
-        for gate in GATES
+        for gate in chosen
         if gate.option in thresholds
     )

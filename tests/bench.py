@@ -8,8 +8,10 @@ request, wall time against the ideal and peak memory against a single-key run. N
 make test. The exporter: the same 200 keys behind ``structocr exporter``, its first and
 cached scrapes, upstream requests per key and memory growth over 1,000 scrapes.
 Hostile loads: 2,000 failing keys, 2,000 slow clients at 1,024 descriptors, 400 SIGHUPs.
+History: recording's cost, a year of per-minute history for 10 keys read back, a million
+watch lines imported, bytes per observation.
 ``python tests/bench.py exporter`` runs one part only (``startup``, ``many``, ``exporter``,
-``hostile``).
+``hostile``, ``history``).
 """
 
 from __future__ import annotations
@@ -406,7 +408,103 @@ def hostile() -> None:
         _queued_reloads(mock, env, many_keys)
 
 
-PARTS = {"startup": startup, "many": many, "exporter": exporter, "hostile": hostile}
+HISTORY_KEYS = int(os.environ.get("BENCH_HISTORY_KEYS", "10"))
+HISTORY_DAYS = int(os.environ.get("BENCH_HISTORY_DAYS", "365"))
+
+
+def _fill(path: Path) -> int:
+    """A year of per-minute observations for 10 keys, written straight into the database."""
+    from structocr_cli.history.store import History, Observation
+
+    history = History(path)
+    end = int(time.time()) // 60 * 60
+    minutes = HISTORY_DAYS * 1440
+
+    def rows(key: int):  # type: ignore[no-untyped-def]
+        fingerprint = history.fingerprint(f"bench-key-{key:02d}-0123456789")
+        for n in range(minutes):
+            at = end - (minutes - n) * 60
+            used = 1000 + n // 7
+            yield (f"k{key:02d}", "structocr.com", fingerprint,
+                   Observation(at, at - at % 2592000, at - at % 2592000 + 2591999, 10**7, used,
+                               10**7 - used, used % 50000, n % 90000, "4.37", 2720,
+                               used % 900, n % 400, "2.22", 2424))  # fmt: skip
+
+    for key in range(HISTORY_KEYS):
+        history.add_all(rows(key))
+    count = history.count()
+    history.close()
+    return count
+
+
+def _watch_log(path: Path, lines: int) -> None:
+    """``lines`` refreshes of one key, as balance --watch writes them into a pipe."""
+    from structocr_cli.mock.replies import balance_document
+
+    data = balance_document()
+    start = int(time.time()) - lines * 60
+    with path.open("w") as out:
+        for n in range(lines):
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + n * 60))
+            item = {"profile": "ci", "key": "sk_l…2b1c", "ok": True, "exit_code": 0,
+                    "data": data}  # fmt: skip
+            out.write(json.dumps({"time": stamp, "refresh": n + 1, "exit_code": 0,
+                                  "keys": [item], "breached": []}) + "\n")  # fmt: skip
+
+
+def history() -> None:
+    """Recording's cost, reading a year of history, importing a watch log, bytes per row."""
+    env = compiled_env()
+    print("\nHistory\n")
+    print("| measure | value | target |")
+    print("|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp, MockServer(log=open(os.devnull, "w")) as mock:
+        command = [STRUCTOCR, "balance", "--json", "--base-url", mock.url, "--api-key", "demo"]
+        on = {**env, "STRUCTOCR_HISTORY": str(Path(tmp) / "rec.sqlite3")}
+        off = {**env, "STRUCTOCR_HISTORY": "off"}
+        times, base = measure(command, on, command, off)
+        ratio = statistics.median(times) / statistics.median(base)
+        print(
+            f"| `balance --json` with history / without (median of {RUNS}, paired) "
+            f"| {statistics.median(times):.0f} / {statistics.median(base):.0f} ms, "
+            f"{(ratio - 1) * 100:+.1f}% | <= +5% {'met' if ratio <= 1.05 else 'missed'} |"
+        )
+        path = Path(tmp) / "year.sqlite3"
+        started = time.perf_counter()
+        rows = _fill(path)
+        filled = time.perf_counter() - started
+        size = path.stat().st_size + sum(p.stat().st_size for p in path.parent.glob("year*-wal"))
+        per_row = size / rows
+        print(
+            f"| database of {rows:,} observations ({HISTORY_KEYS} keys x {HISTORY_DAYS} days "
+            f"x 1,440; written in {filled:.0f} s) | {size / 2**20:.0f} MiB, {per_row:.0f} "
+            f"bytes per observation | <= 120 {'met' if per_row <= 120 else 'missed'} |"
+        )
+        year = {**env, "STRUCTOCR_HISTORY": str(path)}
+        for since, target in ((f"{HISTORY_DAYS}d", 300), ("30d", 50)):
+            args = [STRUCTOCR, "history", "--since", since, "--every", "1d", "--json"]
+            runs = [timed(args, year)[0] * 1000 for _ in range(max(5, RUNS // 4))]
+            floor = [timed([STRUCTOCR, "--version"], env)[0] * 1000 for _ in range(5)]
+            whole, start_up = statistics.median(runs), statistics.median(floor)
+            own = whole - start_up
+            print(
+                f"| `history --since {since} --every 1d --json` over all of it | {own:.0f} ms "
+                f"beyond start-up ({whole:.0f} ms in all, `--version` {start_up:.0f} ms) "
+                f"| <= {target} ms {'met' if own <= target else 'missed'} |"
+            )
+        log = Path(tmp) / "watch.jsonl"
+        lines = int(os.environ.get("BENCH_IMPORT_LINES", "1000000"))
+        _watch_log(log, lines)
+        into = {**env, "STRUCTOCR_HISTORY": str(Path(tmp) / "imported.sqlite3")}
+        took = timed([STRUCTOCR, "history", "import", str(log)], into)[0]
+        print(
+            f"| `history import` of {lines:,} watch lines | {took:.1f} s "
+            f"| < 60 s {'met' if took < 60 else 'missed'} |"
+        )
+
+
+PARTS = {"startup": startup, "many": many, "exporter": exporter, "hostile": hostile,
+         "history": history}  # fmt: skip
 
 
 def main() -> None:

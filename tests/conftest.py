@@ -47,6 +47,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))  # the history
     monkeypatch.setenv("STRUCTOCR_CONFIG", str(tmp_path / "config.toml"))
     monkeypatch.setenv("NO_PROXY", "*")
     _known.clear()

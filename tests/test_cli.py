@@ -212,6 +212,8 @@ FAST_PATHS = [
     ("help", "balance"),
     ("config", "--help"),
     *(("config", name, "--help") for name in ("set-key", "list", "use", "remove", "path", "show")),
+    ("history", "--help"),
+    *(("history", name, "--help") for name in ("export", "import", "prune")),
 ]
 
 

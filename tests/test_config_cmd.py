@@ -157,7 +157,10 @@ def test_show_explains_every_choice(config_file: Path) -> None:
         'API key:     sk_l…2b1c (from profile "prod")',
         'Base URL:    https://eu.example/v1 (from profile "prod")',
         f"Config file: {config_file} (mode 0600, private)",
+        f"History:     {Path.home()}/.local/share/structocr/history.sqlite3",
     ]
+    off = run("config", "show", env={"STRUCTOCR_HISTORY": "off"})
+    assert off.stdout.splitlines()[-1] == "History:     off (STRUCTOCR_HISTORY=off)"
     env = run("config", "show", env={"STRUCTOCR_API_KEY": "envkey-1234567890"})
     assert "API key:     envk…7890 (from env STRUCTOCR_API_KEY)" in env.stdout
 

@@ -34,6 +34,7 @@ def test_exit_codes_are_the_documented_numbers() -> None:
         "OK": 0,
         "GATE_BREACHED": 1,
         "USAGE": 2,
+        "NO_TREND": 3,
         "HTTP_CLIENT_ERROR": 40,
         "UNAUTHORIZED": 41,
         "NOT_FOUND": 44,

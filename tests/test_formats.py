@@ -52,6 +52,11 @@ forecast.period_credits\t674.00
 forecast.daily_burn\t22.47
 forecast.runway_days\t2174.29
 forecast.runout_date\t2032-05-29
+trend.daily_burn\t
+trend.runway_days\t
+trend.runout_date\t
+trend.runout_early\t
+trend.runout_late\t
 """
 
 

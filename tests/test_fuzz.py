@@ -455,3 +455,64 @@ def test_any_request_bytes_are_answered_without_a_crash(request: bytes) -> None:
     assert received == b"" or _STATUS_LINE.match(received) or not request.startswith(b"HTTP")
     assert "Traceback" not in _EXPORTER[1].getvalue()
     assert _send(b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n").endswith(b"ok\n")
+
+
+# The history: the trend fit and the watch-log reader.
+
+_series_steps = st.lists(
+    st.floats(min_value=0, max_value=1e6, allow_nan=False), min_size=2, max_size=60
+)
+
+
+@given(_series_steps, st.booleans(), st.floats(min_value=60, max_value=86400))
+def test_the_trend_of_a_monotone_series_has_the_series_sign(
+    steps: list[float], falling: bool, spacing: float
+) -> None:
+    from structocr_cli.history.trend import trend
+
+    now = datetime(2026, 11, 30, tzinfo=timezone.utc)
+    start = now.timestamp() - spacing * len(steps)
+    level, points = 5e7, []
+    for n, step in enumerate(steps):
+        level += -step if falling else step
+        points.append((start + n * spacing, level))
+    found = trend(points, points[-1][1], points[-1][0], now)
+    if points[-1][0] - points[0][0] < 86400:
+        assert found is None
+        return
+    assert found is not None
+    assert math.isfinite(found.daily_burn)
+    assert (found.daily_burn >= 0) if falling else (found.daily_burn <= 0)
+    if found.runout is not None:
+        assert found.runway_days is not None
+        assert found.runway_days >= 0
+        early, late = found.runout_early, found.runout_late
+        assert early is None or early <= found.runout
+        assert late is None or found.runout <= late
+
+
+_watch_line = st.one_of(
+    st.binary(max_size=300),
+    st.builds(lambda value: json.dumps(value).encode(), json_values),
+    st.builds(
+        lambda time_text, keys: json.dumps({"time": time_text, "keys": keys}).encode(),
+        st.one_of(st.just("2026-11-30T07:33:42Z"), st.text(max_size=30)),
+        st.lists(json_values, max_size=3),
+    ),
+)
+
+
+@given(st.lists(_watch_line, max_size=5))
+def test_any_watch_log_lines_import_or_name_a_bad_line(lines: list[bytes]) -> None:
+    from structocr_cli.history.watchlog import BadLine, observations
+
+    bad: BadLine | None = None
+    found = []
+    try:
+        found = list(observations(line + b"\n" for line in lines))
+    except BadLine as exc:
+        bad = exc
+    if bad is not None:
+        assert 1 <= bad.number <= len(lines)
+        assert str(bad)
+    assert all(isinstance(name, str) and isinstance(key, str) for name, key, _ in found)

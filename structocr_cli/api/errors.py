@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     OK = 0
     GATE_BREACHED = 1
     USAGE = 2
+    NO_TREND = 3
     HTTP_CLIENT_ERROR = 40
     UNAUTHORIZED = 41
     NOT_FOUND = 44
@@ -89,6 +90,13 @@ class KeyringError(UsageError):
     """The OS keyring is missing, locked or failing."""
 
     code = "keyring_unavailable"
+
+
+class NoTrendError(StructocrError):
+    """A gate on the trend (--runway-basis trend) with too little history to fit one."""
+
+    exit_code = ExitCode.NO_TREND
+    code = "no_trend"
 
 
 class NoApiKeyError(StructocrError):

@@ -199,7 +199,11 @@ def _timestamp(section: dict[str, Any], path: str) -> datetime:
 
 def parse_balance(body: bytes) -> Balance:
     """Parse and check a 200 answer of ``GET /account/balance``."""
-    document = loads_strict(body)
+    return balance_of(loads_strict(body))
+
+
+def balance_of(document: Any) -> Balance:
+    """Check a parsed document (from ``loads_strict``) as ``parse_balance`` does."""
     if not isinstance(document, dict):
         raise _bad(f"the document is {_type_name(document)}, expected an object")
     period = _section(document, "period")

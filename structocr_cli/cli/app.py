@@ -23,7 +23,7 @@ from structocr_cli.cli.options import Call
 
 ENV_DEBUG = "STRUCTOCR_DEBUG"
 
-COMMANDS = ("balance", "exporter", "mock", "completion", "help", "config")
+COMMANDS = ("balance", "history", "exporter", "mock", "completion", "help", "config")
 """The commands, in the order help lists them; each is the module of cli/ that registers it
 (``help`` is below), imported only when the command is wanted."""
 
@@ -48,8 +48,8 @@ class _LazyGroup(TyperGroup):
                 __import__(name)
                 sys.modules[name].register(single)
             command = typer.main.get_command(single)
-            if cmd_name == "config":  # a group of its own, under a root of its own
-                command = command.commands["config"]  # type: ignore[attr-defined]
+            if cmd_name in ("config", "history"):  # a group of its own, under a root of its own
+                command = command.commands[cmd_name]  # type: ignore[attr-defined]
             if cmd_name == "balance":
                 command.epilog = exit_code_list(self.help_width)
             self.commands[cmd_name] = command

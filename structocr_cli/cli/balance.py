@@ -16,13 +16,14 @@ from structocr_cli.cli.options import (
     Call,
     ConcurrencyOpt,
     KeysFileOpt,
+    NoHistoryOpt,
     ProfilesOpt,
     TimeoutOpt,
     complete_field,
     finite,
     timeout_seconds,
 )
-from structocr_cli.gates import GATES
+from structocr_cli.gates import GATES, RUNWAY_BASES
 from structocr_cli.report.formats import CHOICES
 
 if TYPE_CHECKING:
@@ -98,6 +99,16 @@ def balance(
         ),
     ] = False,
     ca_bundle: CaBundleOpt = None,
+    no_history: NoHistoryOpt = False,
+    runway_basis: Annotated[
+        str,
+        typer.Option(
+            "--runway-basis",
+            metavar="BASIS",
+            help="What --min-runway-days compares: period (this period's average) or trend "
+            "(the last 7 days of history; exit 3 while it spans under 24 hours).",
+        ),
+    ] = "period",
     all_profiles: AllProfilesOpt = False,
     keys_file: KeysFileOpt = None,
     concurrency: ConcurrencyOpt = 8,
@@ -150,10 +161,14 @@ def balance(
         from structocr_cli.core import BalanceRequest
         from structocr_cli.report import formats
         from structocr_cli.runs.balance import balance_many, balance_one, one_key, selected
-        from structocr_cli.runs.common import ca_path
+        from structocr_cli.runs.common import ca_path, recorder
         from structocr_cli.settings.resolve import Flags
 
         fmt = formats.choose(chosen, json_flag, fields or [])
+        if runway_basis not in RUNWAY_BASES:
+            raise UsageError(
+                f"--runway-basis takes period or trend, not {sanitize(runway_basis, 20)!r}"
+            )
         thresholds: Mapping[str, Decimal] = {}
         if any(value is not None for value in given.values()):
             from structocr_cli.gates import parse_thresholds
@@ -168,7 +183,9 @@ def balance(
         flags = Flags(api_key, api_key_file, profiles[0] if profiles else None, base_url)
         seconds = timeout_seconds(timeout)
         ca = ca_path(ca_bundle)
-        request = BalanceRequest(flags, seconds, thresholds, ca_bundle=ca, started=started)
+        history = recorder(no_history, fmt.name in formats.JSON_FORMATS)
+        request = BalanceRequest(flags, seconds, thresholds, ca_bundle=ca, started=started,
+                                 history=history, runway_basis=runway_basis)  # fmt: skip
         if count is not None and watch is None:
             raise UsageError("--count needs --watch", "Add --watch SECONDS")
         if watch is not None and (fields or fmt.name not in ("table", "json")):

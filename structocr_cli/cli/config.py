@@ -306,14 +306,17 @@ def config_show(
     def run(started: float) -> int:
         from structocr_cli.report.output import status_document, status_lines, write_json
         from structocr_cli.runs.common import warn_about
+        from structocr_cli.settings.config import ENV_HISTORY, history_path
         from structocr_cli.settings.profiles import status
 
         now = status(profile, os.environ)
         warn_about(now.config)
+        recorded = history_path(os.environ)
+        history = f"off ({ENV_HISTORY}=off)" if recorded is None else str(recorded)
         if json_out:
-            write_json(status_document(now), sys.stdout)
+            write_json(status_document(now, history), sys.stdout)
         else:
-            sys.stdout.write(status_lines(now))
+            sys.stdout.write(status_lines(now, history))
         return now.exit_code
 
     return Call(run, json_errors=json_out)

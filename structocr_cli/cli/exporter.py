@@ -14,6 +14,7 @@ from structocr_cli.cli.options import (
     Call,
     FetchTimeoutOpt,
     KeysFileOpt,
+    NoHistoryOpt,
     ProfilesOpt,
     finite,
     timeout_seconds,
@@ -87,6 +88,7 @@ def exporter(
             "--concurrency", metavar="N", min=1, max=64, help="At most N fetches at once."
         ),
     ] = 8,
+    no_history: NoHistoryOpt = False,
     log_format: Annotated[
         LogFormat,
         typer.Option("--log-format", metavar="FORMAT", help="Log lines as text or json."),
@@ -144,7 +146,7 @@ def exporter(
 
     def run(started: float) -> int:
         from structocr_cli.api.errors import UsageError
-        from structocr_cli.runs.common import ca_path, config_warnings
+        from structocr_cli.runs.common import ca_path, config_warnings, recorder
         from structocr_cli.runs.exporter import (
             MISSING_HINT,
             REFUSED_HINT,
@@ -163,12 +165,13 @@ def exporter(
 
         host, port = serve.parse_listen(listen)
         seconds = timeout_seconds(timeout)
-        request = BalanceRequest(timeout=seconds, ca_bundle=ca_path(ca_bundle),
-                                 missing_hint=MISSING_HINT, refused_hint=REFUSED_HINT)  # fmt: skip
         profiles = profile or []
-
         read: list[bool] = []
         log = serve.Logger(log_format.value)
+        history = recorder(no_history, warn=lambda message: log("warning", message))
+        request = BalanceRequest(timeout=seconds, ca_bundle=ca_path(ca_bundle),
+                                 missing_hint=MISSING_HINT, refused_hint=REFUSED_HINT,
+                                 history=history)  # fmt: skip
 
         def keys() -> "list[KeySpec]":
             """The keys to serve, at start and on SIGHUP, with the config file's warnings."""
@@ -198,7 +201,8 @@ _SERVER_OPTIONS = {"profile": "-p", "all_profiles": "--all-profiles", "keys_file
                    "base_url": "--base-url", "timeout": "--timeout", "ca_bundle": "--ca-bundle",
                    "listen": "--listen", "min_interval": "--min-interval",
                    "stale_after": "--stale-after", "scrape_timeout": "--scrape-timeout",
-                   "concurrency": "--concurrency", "log_format": "--log-format"}  # fmt: skip
+                   "concurrency": "--concurrency", "log_format": "--log-format",
+                   "no_history": "--no-history"}  # fmt: skip
 
 
 def _refuse_ignored(ctx: typer.Context, rules: bool, dashboard: bool) -> None:

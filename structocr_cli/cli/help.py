@@ -11,6 +11,7 @@ _EXIT_CODES = (
     ("1", "a budget gate was breached"),
     ("2", "usage error: bad option or value, invalid config file, unknown profile, "
           "refused base URL"),
+    ("3", "--runway-basis trend with under 24 hours of history (the gate fails closed)"),
     ("40", "HTTP 4xx other than 401/404 (e.g. 403, or 429 once retries are spent)"),
     ("41", "HTTP 401, or no API key found"),
     ("44", "HTTP 404 with the API's own answer: no account for the key"),

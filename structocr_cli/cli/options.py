@@ -19,6 +19,16 @@ class Call(NamedTuple):
     """Errors as one JSON document on stderr instead of a line."""
 
 
+NoHistoryOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-history",
+        help="Record nothing in the local history (as STRUCTOCR_HISTORY=off).",
+        show_default=False,
+    ),
+]
+
+
 MAX_TIMEOUT = 3600.0
 """One hour: a longer wait for one balance is a mistake (and overflows timers)."""
 

@@ -185,7 +185,8 @@ class Exporter:
 
     def _fetch(self, key: _Key) -> None:
         started = time.monotonic()
-        request = replace(self.request, flags=key.spec.flags, started=started)
+        request = replace(self.request, flags=key.spec.flags, started=started,
+                          series_name=key.spec.name)  # fmt: skip
         outcome = check_balance(request, self.env, self.client)
         # Redacting reads every key's runs: done before taking the lock every scrape needs.
         error = None if outcome.error is None else redact(outcome.error.one_line())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from structocr_cli.api.model import Balance
@@ -35,6 +36,14 @@ def _derived(path: str, attribute: str, help_text: str) -> Field:
 
 def _runout(_: Balance, derived: Derived) -> str | None:
     return None if derived.runout is None else f"{derived.runout:%Y-%m-%d}"
+
+
+def _trend(attribute: str) -> Getter:
+    def get(_: Balance, derived: Derived) -> Value:
+        value = None if derived.trend is None else getattr(derived.trend, attribute)
+        return f"{value:%Y-%m-%d}" if isinstance(value, datetime) else value
+
+    return get
 
 
 FIELDS: tuple[Field, ...] = (
@@ -66,7 +75,16 @@ FIELDS: tuple[Field, ...] = (
     _derived("forecast.daily_burn", "daily_burn", "credits a day so far this period"),
     _derived("forecast.runway_days", "runway_days", "days until credits run out (empty: no burn)"),
     Field("forecast.runout_date", "date credits run out, UTC (empty: no burn)", _runout, True),
-)
+    Field("trend.daily_burn", "credits a day at the recorded history's trend (last 7 days; "
+          "empty: under 24 h of history)", _trend("daily_burn"), True),
+    Field("trend.runway_days", "days until credits run out at that trend", _trend("runway_days"),
+          True),
+    Field("trend.runout_date", "date credits run out at that trend, UTC", _trend("runout"), True),
+    Field("trend.runout_early", "the earliest plausible run-out date (about 95%)",
+          _trend("runout_early"), True),
+    Field("trend.runout_late", "the latest plausible run-out date (empty: perhaps never)",
+          _trend("runout_late"), True),
+)  # fmt: skip
 
 BY_PATH = {field.path: field for field in FIELDS}
 

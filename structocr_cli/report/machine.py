@@ -148,6 +148,10 @@ METRICS: tuple[Metric, ...] = (
      lambda _, d: d.daily_burn),
     ("forecast_runway_seconds", "Time until credits run out at the current burn rate.",
      lambda _, d: None if d.runway_days is None else d.runway_days * 86400),
+    ("forecast_runway_trend_seconds",
+     "Time until credits run out at the recorded history's trend (last 7 days).",
+     lambda _, d: None if d.trend is None or d.trend.runway_days is None
+     else d.trend.runway_days * 86400),
 )  # fmt: skip
 _UP_HELP = "1 if the balance was fetched and understood, 0 if not."
 

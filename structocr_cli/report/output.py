@@ -116,7 +116,7 @@ def origin(setting: Sourced) -> str:
     return f"(from {setting.source})"
 
 
-def status_document(now: Status) -> dict[str, Any]:
+def status_document(now: Status, history: str) -> dict[str, Any]:
     """``config show --json``: the same settings, each with its value and source."""
 
     def setting(value: str, source: str) -> dict[str, str]:
@@ -128,6 +128,7 @@ def status_document(now: Status) -> dict[str, Any]:
         "problem": now.problem_text,
         "base_url": setting(now.base_url.value, str(now.base_url.source)),
         "config_file": {"path": str(now.config.path), "permissions": now.permissions},
+        "history_file": history,
     }
 
 
@@ -140,7 +141,7 @@ def profile_tsv(rows: Sequence[Row]) -> str:
     )  # fmt: skip
 
 
-def status_lines(now: Status) -> str:
+def status_lines(now: Status, history: str) -> str:
     """``config show``: each setting, its value and where it came from."""
     key = f"{mask(now.key.value)} {origin(now.key)}" if now.key else f"none: {now.problem_text}"
     lines = [
@@ -148,5 +149,6 @@ def status_lines(now: Status) -> str:
         ("API key", key),
         ("Base URL", f"{now.base_url.value} {origin(now.base_url)}"),
         ("Config file", f"{now.config.path} ({now.permissions})"),
+        ("History", history),
     ]
     return "".join(f"{label + ':':<13}{value}\n" for label, value in lines)

@@ -69,6 +69,23 @@ def _runout(derived: Derived) -> str:
     return f"runs out ~{derived.runout:%Y-%m-%d}"
 
 
+def _trend_rows(derived: Derived) -> list[Row]:
+    """One row when the history has a trend: at the last days' rate, when credits run out."""
+    trend = derived.trend
+    if trend is None:
+        return []
+    if trend.runout is None:
+        note = "not running out at this rate"
+    else:
+        early, late = trend.runout_early, trend.runout_late
+        low = "" if early is None else f"{early:%Y-%m-%d}"
+        high = "or later" if late is None else f"to {late:%Y-%m-%d}"
+        note = f"runs out around {trend.runout:%Y-%m-%d}" + (f" ({low} {high})" if low else "")
+    days = max(round(trend.window_days), 1)
+    label = "Last day's rate" if days == 1 else f"Last {days} days' rate"
+    return [Row(label, f"{number(trend.daily_burn)} a day", note)]
+
+
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}%"
 
@@ -123,6 +140,7 @@ def sections(balance: Balance, derived: Derived, unicode: bool) -> list[tuple[st
             Row("Credits this period", _maybe(derived.period_credits), "projected to the end"),
             Row("Daily burn", _maybe(derived.daily_burn), "credits a day"),
             Row("Runway", _runway(derived), _runout(derived)),
+            *_trend_rows(derived),
         ]),
     ]  # fmt: skip
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from structocr_cli.history.recorder import Recorder
     from structocr_cli.settings.config import Config
 
 
@@ -77,3 +78,19 @@ def config_warnings(config: Config) -> list[str]:
 def warn_about(config: Config, as_json: bool = False) -> None:
     for warning in config_warnings(config):
         tell("warning", warning, as_json)
+
+
+def recorder(off: bool, as_json: bool = False, warn: Callable[[str], None] | None = None
+             ) -> Recorder | None:  # fmt: skip
+    """Where this run records its balances (None: --no-history or STRUCTOCR_HISTORY=off);
+    what goes wrong there is a warning (on stderr, or given to ``warn``), never a failure."""
+    if off:
+        return None
+    from structocr_cli.settings.config import history_path
+
+    path = history_path(os.environ)
+    if path is None:
+        return None
+    from structocr_cli.history.recorder import Recorder
+
+    return Recorder(path, warn or (lambda message: tell("warning", message, as_json)))

@@ -20,6 +20,7 @@ from structocr_cli.api.keys import sanitize, shown
 
 ENV_CONFIG = "STRUCTOCR_CONFIG"
 ENV_STRICT = "STRUCTOCR_STRICT_PERMISSIONS"
+ENV_HISTORY = "STRUCTOCR_HISTORY"
 KEYRING = "keyring"
 _PROFILE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
@@ -69,6 +70,19 @@ def config_path(env: Mapping[str, str]) -> Path:
     import platformdirs
 
     return Path(platformdirs.user_config_dir("structocr", appauthor=False)) / "config.toml"
+
+
+def history_path(env: Mapping[str, str]) -> Path | None:
+    """Where balances are recorded: ``STRUCTOCR_HISTORY`` if set (``off``: nowhere, None),
+    else ``history.sqlite3`` in the platform's data directory."""
+    override = env.get(ENV_HISTORY, "").strip()
+    if override.lower() == "off":
+        return None
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("structocr", appauthor=False)) / "history.sqlite3"
 
 
 def quick_config_path(env: Mapping[str, str]) -> Path:

@@ -1,0 +1,194 @@
+"""``structocr history``: the balances recorded on this machine, as a chart and a table (or
+JSON, CSV, TSV), their trend, and export, import and prune."""
+
+import re
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from structocr_cli.cli.options import Call
+
+history_app = typer.Typer(
+    name="history",
+    help="Show the balances recorded on this machine: a chart, a table and the trend.",
+    short_help="Show recorded balances: a chart, a table and the trend.",
+    invoke_without_command=True,
+    rich_markup_mode=None,
+)
+
+_SPAN = re.compile(r"([0-9]{1,6})([mhdw])")
+_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+DEFAULT_KEEP_DAYS = 400
+
+
+def span_seconds(text: str, option: str) -> int:
+    """``30m``, ``12h``, ``7d``, ``2w`` as seconds."""
+    match = _SPAN.fullmatch(text.strip().lower())
+    if not match or int(match[1]) == 0:
+        raise typer.BadParameter(f"{option} takes a length such as 30m, 12h, 7d or 2w")
+    return int(match[1]) * _UNITS[match[2]]
+
+
+def since_time(text: str, now: float) -> float:
+    """``--since``: a length back from now (``7d``), or a UTC date (``2026-11-01``)."""
+    from datetime import datetime, timezone
+
+    try:
+        day = datetime.strptime(text.strip(), "%Y-%m-%d").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return now - span_seconds(text, "--since")
+    return day.timestamp()
+
+
+def auto_every(seconds: float) -> int:
+    """A bucket that gives a readable number of rows for a range of ``seconds``."""
+    if seconds <= 2 * 86400:
+        return 3600
+    if seconds <= 120 * 86400:
+        return 86400
+    return 7 * 86400
+
+
+class HistoryOutput(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    tsv = "tsv"
+
+
+@history_app.callback()
+def history(
+    ctx: typer.Context,
+    profile: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--profile",
+            "-p",
+            metavar="NAME",
+            help="Only the series recorded under this profile or keys-file name (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    since: Annotated[
+        str,
+        typer.Option(
+            "--since", metavar="WHEN", help="From this long ago (12h, 7d, 2w) or this UTC date."
+        ),
+    ] = "30d",
+    every: Annotated[
+        str | None,
+        typer.Option(
+            "--every",
+            metavar="LENGTH",
+            help="One row per LENGTH (1h, 1d, 1w). [default: 1h up to 2 days, 1d up to 120 "
+            "days, else 1w]",
+            show_default=False,
+        ),
+    ] = None,
+    json_flag: Annotated[
+        bool, typer.Option("--json", help="Same as --output json.", show_default=False)
+    ] = False,
+    output: Annotated[
+        HistoryOutput | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FORMAT",
+            case_sensitive=False,
+            help="table (a chart and a table on a terminal), json, csv or tsv. [default: table]",
+            show_default=False,
+        ),
+    ] = None,
+    no_chart: Annotated[
+        bool, typer.Option("--no-chart", help="The table without the chart.", show_default=False)
+    ] = False,
+) -> Call | None:
+    """Show the balances recorded on this machine: a chart of credits remaining, a table
+    per bucket, and when credits run out at the last 7 days' rate.
+
+    Every balance run records one observation per key (at most one a minute) in a local
+    SQLite file (STRUCTOCR_HISTORY, or --no-history, turns that off). This reads that
+    file and never the network.
+    """
+    if ctx.invoked_subcommand is not None:
+        return None
+    chosen = "json" if json_flag else (output.value if output else "table")
+
+    def run(started: float) -> int:
+        import sys
+
+        from structocr_cli.api import clock
+        from structocr_cli.runs.history import show
+
+        now = clock.timestamp()
+        try:
+            start = since_time(since, now)
+            step = auto_every(now - start) if every is None else span_seconds(every, "--every")
+        except typer.BadParameter as exc:
+            from structocr_cli.api.errors import UsageError
+
+            raise UsageError(str(exc)) from None
+        if step % 60:
+            step -= step % 60
+        chart = chosen == "table" and not no_chart and sys.stdout.isatty()
+        return show(profile or [], start, now, step, chosen, chart)
+
+    return Call(run, json_errors=chosen == "json")
+
+
+@history_app.command("export")
+def export() -> Call:
+    """Write every recorded observation as CSV (one line per key and minute) on stdout."""
+
+    def run(started: float) -> int:
+        import sys
+
+        from structocr_cli.runs.history import export as write
+
+        return write(sys.stdout)
+
+    return Call(run)
+
+
+@history_app.command("import")
+def import_(
+    source: Annotated[
+        str,
+        typer.Argument(
+            metavar="FILE",
+            help="The JSON Lines of balance --watch in a pipe (e.g. kept with tee); - is stdin.",
+        ),
+    ],
+) -> Call:
+    """Add the balances of a balance --watch log: all of its lines or, if one is malformed,
+    none. Lines imported before add nothing."""
+
+    def run(started: float) -> int:
+        from structocr_cli.runs.history import import_log
+
+        return import_log(source)
+
+    return Call(run)
+
+
+@history_app.command("prune")
+def prune(
+    keep: Annotated[
+        str,
+        typer.Option("--keep", metavar="LENGTH", help="Keep the last LENGTH (90d, 52w)."),
+    ] = f"{DEFAULT_KEEP_DAYS}d",
+) -> Call:
+    """Delete the observations older than --keep (recording does this at 400 days)."""
+    seconds = span_seconds(keep, "--keep")
+
+    def run(started: float) -> int:
+        from structocr_cli.runs.history import prune as remove
+
+        return remove(seconds / 86400)
+
+    return Call(run)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(history_app)

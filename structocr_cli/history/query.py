@@ -1,0 +1,105 @@
+"""What the history says over a stretch of time: a series cut into buckets, and its trend.
+
+Both read the database by index seeks (the last observation before each boundary), never
+row by row, so a year of per-minute observations costs what a few hundred seeks cost.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NamedTuple
+
+from structocr_cli.history.store import History, Observation
+from structocr_cli.history.trend import DAY, Trend, trend
+
+TREND_POINTS = 200
+"""At most this many observations go into a fit (the last one of each equal slice of the
+window): Theil-Sen compares every pair."""
+
+
+class Bucket(NamedTuple):
+    start: int
+    """Unix time the bucket starts (a multiple of its length, so buckets align to UTC)."""
+    remaining: float
+    """account.credits_remaining at the bucket's last observation."""
+    used: float
+    """Account credits used during the bucket (all keys)."""
+    requests: float
+    """Account requests during the bucket (all keys)."""
+    key_used: float
+    """Credits this key used during the bucket."""
+
+
+def _counter(after: float, before: float, same_period: bool) -> float:
+    """A per-period counter's growth: counted from zero again when the period changed."""
+    if not same_period or after < before:
+        return max(after, 0.0)
+    return after - before
+
+
+def between(before: Observation, after: Observation) -> tuple[float, float, float]:
+    """Account credits used, account requests and this key's credits from one observation to
+    a later one. credits_used is all-time (a drop is a correction, not negative use); the
+    others restart with each billing period."""
+    same = before.period_start == after.period_start
+    return (
+        max(after.credits_used - before.credits_used, 0.0),
+        _counter(after.requests_this_period, before.requests_this_period, same),
+        _counter(after.key_credits_used, before.key_credits_used, same),
+    )
+
+
+def buckets(history: History, series: int, since: float, until: float, every: int) -> list[Bucket]:
+    """The series from ``since`` to ``until`` (Unix time) in buckets of ``every`` seconds;
+    a bucket without an observation is left out."""
+    first = int(since) // every * every
+    result: list[Bucket] = []
+    baseline = history.last_before(series, first)
+    for start in range(first, int(until) + 1, every):
+        end = history.last_before(series, start + every)
+        if end is None or end.at < start:
+            continue  # nothing in this bucket
+        if baseline is None or baseline.at >= start:
+            baseline = history.first_from(series, start) or end
+        used, requests, key_used = between(baseline, end)
+        result.append(Bucket(start, end.credits_remaining, used, requests, key_used))
+        baseline = end
+    return result
+
+
+def series_trend(history: History, series: int, now: datetime, window: float) -> Trend | None:
+    """The trend of the series over the ``window`` seconds before ``now`` (None: less than a
+    day of history there). Fitted after the last top-up in the window: a purchase lifts the
+    remaining credits and says nothing about the rate they are used at."""
+    start = now.timestamp() - window
+    latest = history.last_before(series, now.timestamp() + 60)
+    if latest is None or latest.at < start:
+        return None
+    points: list[Observation] = []
+    step = max(window / TREND_POINTS, 60.0)
+    seen: set[int] = set()
+    edge = start + step
+    while edge <= now.timestamp() + step:
+        found = history.last_before(series, edge)
+        if found is not None and found.at >= start and found.at not in seen:
+            seen.add(found.at)
+            points.append(found)
+        edge += step
+    points = _since_top_up(points)
+    return trend(
+        [(seen.at, seen.credits_remaining) for seen in points],
+        latest.credits_remaining,
+        latest.at,
+        now,
+    )
+
+
+def _since_top_up(points: list[Observation]) -> list[Observation]:
+    """The points from the last change of credits_total on."""
+    for index in range(len(points) - 1, 0, -1):
+        if points[index].credits_total != points[index - 1].credits_total:
+            return points[index:]
+    return points
+
+
+__all__ = ["DAY", "Bucket", "between", "buckets", "series_trend"]

@@ -1,0 +1,372 @@
+"""The local history: one SQLite file of observations, at most one per key per minute.
+
+Standard library only (``sqlite3``). The file is 0600 in a 0700 directory; it holds no key,
+only a keyed hash of it (``fingerprint``) whose secret lives in a file of its own beside the
+database, so a copy of the database alone cannot be used to test a guessed key. WAL mode and
+a busy timeout let many processes record at once; a commit is atomic, so a process killed
+while recording leaves every earlier observation readable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from structocr_cli.history.schema import SCHEMA_VERSION, migrate
+
+if TYPE_CHECKING:
+    from structocr_cli.api.model import Balance
+
+BUSY_TIMEOUT = 2.0
+"""Seconds to wait for another process's write before giving up (with a warning)."""
+
+
+class HistoryError(Exception):
+    """The history cannot be used: locked, read-only, full, corrupt, or from a newer release.
+    ``kind`` says which, for the caller's advice."""
+
+    def __init__(self, message: str, kind: str = "error") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class Observation(NamedTuple):
+    """One balance at one time, every figure of ``account`` and ``this_key``."""
+
+    at: int
+    """Unix time, whole seconds."""
+    period_start: int
+    period_end: int
+    credits_total: float
+    credits_used: float
+    credits_remaining: float
+    credits_this_period: float
+    requests_this_period: float
+    error_rate: str
+    """Percent, exact as the server sent it ("4.37")."""
+    avg_latency_ms: float
+    key_credits_used: float
+    key_requests: float
+    key_error_rate: str
+    key_avg_latency_ms: float
+
+
+class Series(NamedTuple):
+    """The observations of one key under one name at one host."""
+
+    id: int
+    name: str
+    host: str
+    fingerprint: str
+
+    @property
+    def key_id(self) -> str:
+        """A short, stable label for the key (8 hex digits of its keyed hash)."""
+        return self.fingerprint[:8]
+
+
+def observation(balance: Balance, at: float) -> Observation:
+    account, key = balance.account, balance.this_key
+    return Observation(
+        int(at),
+        int(balance.period.start.timestamp()),
+        int(balance.period.end.timestamp()),
+        account.credits_total,
+        account.credits_used,
+        account.credits_remaining,
+        account.credits_this_period,
+        account.requests_this_period,
+        str(account.error_rate),
+        account.avg_latency_ms,
+        key.credits_used,
+        key.requests,
+        str(key.error_rate),
+        key.avg_latency_ms,
+    )
+
+
+_COLUMNS = (
+    "period_start, period_end, credits_total, credits_used, credits_remaining, "
+    "credits_this_period, requests_this_period, error_rate, avg_latency_ms, "
+    "key_credits_used, key_requests, key_error_rate, key_avg_latency_ms"
+)
+_NAMES = [name.strip() for name in _COLUMNS.split(",")]
+# A newer observation in the same minute replaces the older one; an older one (a log
+# imported late) does not replace a newer one.
+# Built from the constant column list above, never from input (values are parameters).
+_INSERT = (
+    f"INSERT INTO observations (series, minute, second, {_COLUMNS}) "  # noqa: S608
+    f"VALUES ({', '.join(['?'] * (len(_NAMES) + 3))}) "
+    "ON CONFLICT (series, minute) DO UPDATE SET second = excluded.second, "
+    + ", ".join(f"{name} = excluded.{name}" for name in _NAMES)
+    + " WHERE excluded.second >= observations.second"
+)
+_SELECT = f"SELECT minute * 60 + second, {_COLUMNS} FROM observations"  # noqa: S608
+
+
+def _row(series: int, seen: Observation) -> tuple[object, ...]:
+    minute, second = divmod(seen.at, 60)
+    return (series, minute, second, *seen[1:])
+
+
+class History:
+    """The database at ``path``, opened on first use. Not shared between threads: give each
+    thread its own (``Recorder`` does the locking for a shared one)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        self._secret: bytes | None = None
+
+    # Opening
+
+    def _connect(self, create: bool) -> sqlite3.Connection:
+        if self._db is not None:
+            return self._db
+        if not create and not self.path.exists():
+            raise FileNotFoundError(self.path)
+        try:
+            if create:
+                _prepare(self.path)
+            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise _failure(exc, self.path) from None
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            newer = migrate(db)
+            if newer is not None:
+                raise HistoryError(
+                    f"{self.path} was written by a newer structocr (schema {newer}; this one "
+                    f"knows up to {SCHEMA_VERSION})",
+                    "newer",
+                )
+        except HistoryError:
+            db.close()
+            raise
+        except sqlite3.Error as exc:
+            db.close()
+            raise _failure(exc, self.path) from None
+        self._db = db
+        return db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def fingerprint(self, api_key: str) -> str:
+        """The key's keyed hash (HMAC-SHA256 under this database's secret), 32 hex digits."""
+        if self._secret is None:
+            self._secret = _secret(secret_path(self.path))
+        return hmac.new(self._secret, api_key.encode(), hashlib.sha256).hexdigest()[:32]
+
+    # Writing
+
+    def _series_id(self, db: sqlite3.Connection, name: str, host: str, fingerprint: str) -> int:
+        db.execute(
+            "INSERT OR IGNORE INTO series (name, host, fingerprint) VALUES (?, ?, ?)",
+            (name, host, fingerprint),
+        )
+        row = db.execute(
+            "SELECT id FROM series WHERE name = ? AND host = ? AND fingerprint = ?",
+            (name, host, fingerprint),
+        ).fetchone()
+        return int(row[0])
+
+    def series_id_of(self, name: str, host: str, fingerprint: str) -> int | None:
+        """The id of an existing series, None if there is none (or no database yet)."""
+        try:
+            db = self._connect(create=False)
+        except FileNotFoundError:
+            return None
+        with _translated(self.path):
+            row = db.execute(
+                "SELECT id FROM series WHERE name = ? AND host = ? AND fingerprint = ?",
+                (name, host, fingerprint),
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    def record(self, name: str, host: str, api_key: str, seen: Observation) -> int:
+        """Add ``seen``; a newer observation replaces an older one in the same minute. The
+        id of its series."""
+        fingerprint = self.fingerprint(api_key)
+        self.add_all([(name, host, fingerprint, seen)])
+        return self.series_id_of(name, host, fingerprint) or 0
+
+    def add_all(self, rows: Iterable[tuple[str, str, str, Observation]]) -> None:
+        """Add ``(name, host, fingerprint, observation)`` rows in one transaction: all of them
+        or, if iterating ``rows`` raises, none."""
+        db = self._connect(create=True)
+        ids: dict[tuple[str, str, str], int] = {}
+        with _translated(self.path), db:
+            for name, host, fingerprint, seen in rows:
+                found = ids.get((name, host, fingerprint))
+                if found is None:
+                    found = self._series_id(db, name, host, fingerprint)
+                    ids[(name, host, fingerprint)] = found
+                db.execute(_INSERT, _row(found, seen))
+
+    def prune(self, before: float, series: int | None = None) -> int:
+        """Delete the observations older than ``before`` (Unix time), of one series or of
+        all; how many. Series by series, so that each delete is a range of the key."""
+        db = self._connect(create=True)
+        ids = [series] if series is not None else [s.id for s in self.all_series()]
+        gone = 0
+        with _translated(self.path), db:
+            for one in ids:
+                cursor = db.execute(
+                    "DELETE FROM observations WHERE series = ? AND minute < ?",
+                    (one, int(before) // 60),
+                )
+                gone += cursor.rowcount
+            if series is None:
+                db.execute("DELETE FROM series WHERE id NOT IN (SELECT series FROM observations)")
+        return gone
+
+    # Reading
+
+    def all_series(self) -> list[Series]:
+        try:
+            db = self._connect(create=False)
+        except FileNotFoundError:
+            return []
+        with _translated(self.path):
+            rows = db.execute("SELECT id, name, host, fingerprint FROM series ORDER BY name, id")
+            return [Series(*row) for row in rows]
+
+    def observations(
+        self, series: int, since: float | None = None, until: float | None = None
+    ) -> list[Observation]:
+        """The series' observations from ``since`` to ``until`` (Unix time), oldest first."""
+        db = self._connect(create=False)
+        low = -(2**62) if since is None else int(since) // 60
+        high = 2**62 if until is None else int(until) // 60
+        with _translated(self.path):
+            rows = db.execute(
+                f"{_SELECT} WHERE series = ? AND minute BETWEEN ? AND ? ORDER BY minute",
+                (series, low, high),
+            )
+            return [Observation(*row) for row in rows]
+
+    def last_before(self, series: int, at: float) -> Observation | None:
+        """The series' last observation before ``at`` (an index seek, whatever the size)."""
+        query = f"{_SELECT} WHERE series = ? AND minute < ? ORDER BY minute DESC"
+        return self._one(query, series, at)
+
+    def first_from(self, series: int, at: float) -> Observation | None:
+        """The series' first observation at or after ``at``."""
+        return self._one(f"{_SELECT} WHERE series = ? AND minute >= ? ORDER BY minute", series, at)
+
+    def _one(self, query: str, series: int, at: float) -> Observation | None:
+        db = self._connect(create=False)
+        minute = -(-int(at) // 60)  # the minute ``at`` falls in, or the next one if inside it
+        with _translated(self.path):
+            row = db.execute(f"{query} LIMIT 1", (series, minute)).fetchone()
+        return None if row is None else Observation(*row)
+
+    def each(self) -> Iterator[tuple[Series, Observation]]:
+        """Every observation with its series, series by series, oldest first."""
+        for series in self.all_series():
+            for seen in self.observations(series.id):
+                yield series, seen
+
+    def count(self) -> int:
+        db = self._connect(create=False)
+        with _translated(self.path):
+            return int(db.execute("SELECT count(*) FROM observations").fetchone()[0])
+
+
+def secret_path(path: Path) -> Path:
+    return path.with_name(path.name + ".secret")
+
+
+def _prepare(path: Path) -> None:
+    """The directory (0700 when made here) and the file (0600), created before SQLite opens
+    it so that it never exists with looser permissions."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        if not _is_regular(fd):
+            raise HistoryError(f"{path} is not a regular file", "not_regular")
+    finally:
+        os.close(fd)
+
+
+def _is_regular(fd: int) -> bool:
+    import stat
+
+    return stat.S_ISREG(os.fstat(fd).st_mode)
+
+
+def _secret(path: Path) -> bytes:
+    """The database's hashing secret: 32 random bytes, made on first use, 0600."""
+    try:
+        with open(path, "rb") as file:
+            secret = file.read(64)
+        if len(secret) == 32:
+            return secret
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise _failure(exc, path) from None
+    secret = os.urandom(32)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, flags, 0o600)
+        with os.fdopen(fd, "wb") as file:
+            file.write(secret)
+    except OSError as exc:
+        raise _failure(exc, path) from None
+    return secret
+
+
+class _translated:
+    """sqlite3's and the OS's errors as ``HistoryError``s that say what to do."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, (sqlite3.Error, OSError)):
+            raise _failure(exc, self.path) from None
+
+
+def _failure(exc: BaseException, path: Path) -> HistoryError:
+    text = str(exc)
+    lowered = text.lower()
+    if "locked" in lowered or "busy" in lowered:
+        return HistoryError(f"{path} is locked by another process", "locked")
+    if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
+        return HistoryError(f"{path} is not a usable database ({text})", "corrupt")
+    if "readonly" in lowered or "read-only" in lowered or isinstance(exc, PermissionError):
+        return HistoryError(f"{path} cannot be written ({text})", "read_only")
+    if "full" in lowered or getattr(exc, "errno", None) == 28:
+        return HistoryError(f"{path}: the disk is full", "full")
+    if isinstance(exc, HistoryError):
+        return exc
+    return HistoryError(f"{path}: {text}", "error")
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "History",
+    "HistoryError",
+    "Observation",
+    "Series",
+    "observation",
+    "secret_path",
+]

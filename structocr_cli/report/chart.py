@@ -1,0 +1,42 @@
+"""The history chart: credits remaining over time, and the credits used in each bucket,
+drawn by plotext. The only module that imports it, and only when a terminal shows history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+from structocr_cli.history.query import Bucket
+
+HEIGHT = 24
+"""Rows for both plots together."""
+
+
+def _label(start: int, every: int) -> str:
+    moment = datetime.fromtimestamp(start, timezone.utc)
+    return f"{moment:%m-%d}" if every >= 86400 else f"{moment:%m-%d %H:%M}"
+
+
+def chart(buckets: Sequence[Bucket], every: int, width: int) -> str:
+    """Two plots, one above the other, ``width`` columns wide, without colour."""
+    import plotext as plt  # type: ignore[import-untyped]
+
+    xs = list(range(len(buckets)))
+    step = max(len(buckets) // max(width // 14, 1), 1)
+    ticks = xs[::step]
+    labels = [_label(buckets[x].start, every) for x in ticks]
+    plt.clear_figure()
+    plt.subplots(2, 1)
+    plt.plotsize(max(width, 30), HEIGHT)
+    plt.theme("clear")
+    plt.subplot(1, 1)
+    plt.plot(xs, [b.remaining for b in buckets], marker="braille")
+    plt.title("credits remaining")
+    plt.xticks(ticks, labels)
+    plt.subplot(2, 1)
+    plt.bar(xs, [b.used for b in buckets], marker="sd", width=0.6)
+    plt.title("credits used per bucket")
+    plt.xticks(ticks, labels)
+    text: str = plt.uncolorize(plt.build())
+    plt.clear_figure()
+    return text.rstrip()
