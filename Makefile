@@ -59,7 +59,7 @@ completions: $(STAMP) ## regenerate the committed shell completion scripts
 	$(BIN)/structocr completion fish > completions/structocr.fish
 	$(BIN)/structocr completion powershell > completions/structocr.ps1
 
-bench: $(STAMP) ## start-up, 200 keys, and the exporter's scrapes (not part of make test)
+bench: $(STAMP) ## start-up, 200 keys, the exporter, hostile loads, history (not part of make test)
 	$(BIN)/python tests/bench.py
 
 # 10,000 examples per fuzz property, every fault in every format against the installed
