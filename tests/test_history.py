@@ -320,6 +320,8 @@ def test_history_with_nothing_recorded_says_how_and_exits_0(db_path: Path) -> No
     assert result.stdout == ""
     assert str(db_path) in result.stderr
     assert "--no-history" in result.stderr
+    assert json.loads(run("history", "--json").stdout)["series"] == []
+    assert run("history", "-o", "csv").stdout.startswith("name,host,key_id,time,")
 
 
 def test_history_table_json_csv_and_tsv(server: MockServer, db_path: Path) -> None:
@@ -343,7 +345,7 @@ def test_history_table_json_csv_and_tsv(server: MockServer, db_path: Path) -> No
     assert run("history", "-p", "nobody").stderr.startswith("structocr: no history for nobody")
 
 
-def test_history_chart_on_a_terminal(server: MockServer, db_path: Path, monkeypatch) -> None:
+def test_history_chart_on_a_terminal(server: MockServer, db_path: Path) -> None:
     _seed(db_path, server)
     from structocr_cli.history.store import History as Store
     from structocr_cli.report.chart import chart

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from structocr_cli.history.store import History, Observation
-from structocr_cli.history.trend import DAY, Trend, trend
+from structocr_cli.history.trend import Trend, trend
 
 TREND_POINTS = 200
 """At most this many observations go into a fit (the last one of each equal slice of the
@@ -102,4 +102,4 @@ def _since_top_up(points: list[Observation]) -> list[Observation]:
     return points
 
 
-__all__ = ["DAY", "Bucket", "between", "buckets", "series_trend"]
+__all__ = ["Bucket", "between", "buckets", "series_trend"]

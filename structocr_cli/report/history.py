@@ -6,18 +6,24 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import IO, Any, NamedTuple
 
 from structocr_cli.api.keys import sanitize
 from structocr_cli.history.query import Bucket
-from structocr_cli.history.store import Series
+from structocr_cli.history.store import Observation, Series
 from structocr_cli.history.trend import Trend
 from structocr_cli.report import layout
 from structocr_cli.report.fields import number
 
 ROW_FIELDS = ("name", "host", "key_id", "time", "remaining", "used", "requests", "key_used")
+EXPORT_FIELDS = (
+    "time", "name", "host", "key_id", "period_start", "period_end", "credits_total",
+    "credits_used", "credits_remaining", "credits_this_period", "requests_this_period",
+    "error_rate", "avg_latency_ms", "key_credits_used", "key_requests", "key_error_rate",
+    "key_avg_latency_ms",
+)  # fmt: skip
 
 
 class Shown(NamedTuple):
@@ -153,3 +159,15 @@ def _cell(value: str) -> str:
     """A name as a spreadsheet cell: never a formula (=, +, -, @ start one)."""
     cleaned = sanitize(value, 200)
     return "'" + cleaned if cleaned[:1] in ("=", "+", "-", "@") else cleaned
+
+
+def write_observations(rows: Iterable[tuple[Series, Observation]], out: IO[str]) -> None:
+    """``history export``: a header, then every observation with its series, as CSV."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(EXPORT_FIELDS)
+    for series, seen in rows:
+        writer.writerow([
+            _iso(seen.at), _cell(series.name), _cell(series.host), series.key_id,
+            _iso(seen.period_start), _iso(seen.period_end),
+            *(value if isinstance(value, str) else _num(value) for value in seen[3:]),
+        ])  # fmt: skip

@@ -70,9 +70,11 @@ def show(
         raise _unusable(exc) from None
     finally:
         history.close()
-    if not shown:
-        return _nothing(history.path, names, output)
     out = sys.stdout
+    if not shown:
+        if output != "table":  # the empty document or header, for the program reading it
+            write_out(lambda: _write([], every, output, False, out), out)
+        return _nothing(history.path, names)
     write_out(lambda: _write(shown, every, output, chart, out), out)
     return 0
 
@@ -92,14 +94,8 @@ def _write(shown: list[Shown], every: int, output: str, chart: bool, out: IO[str
         report.text(shown, every, out, min(width(), 200), draw)
 
 
-def _nothing(path: Path, names: Sequence[str], output: str) -> int:
+def _nothing(path: Path, names: Sequence[str]) -> int:
     """No series (or none of those named): say how recording works, and where the file is."""
-    if output == "json":
-        sys.stdout.write('{\n  "every_seconds": null,\n  "series": []\n}\n')
-    elif output in ("csv", "tsv"):
-        from structocr_cli.report.history import ROW_FIELDS
-
-        sys.stdout.write(("," if output == "csv" else "\t").join(ROW_FIELDS) + "\n")
     which = f" for {', '.join(names)}" if names else ""
     say(
         f"no history{which} yet in {path}. Every balance run (and each --watch refresh and "
@@ -108,35 +104,14 @@ def _nothing(path: Path, names: Sequence[str], output: str) -> int:
     return 0
 
 
-EXPORT_FIELDS = (
-    "time", "name", "host", "key_id", "period_start", "period_end", "credits_total",
-    "credits_used", "credits_remaining", "credits_this_period", "requests_this_period",
-    "error_rate", "avg_latency_ms", "key_credits_used", "key_requests", "key_error_rate",
-    "key_avg_latency_ms",
-)  # fmt: skip
-
-
 def export(out: IO[str]) -> int:
     """Every observation as CSV, series by series, oldest first."""
-    import csv
-
     from structocr_cli.history.store import HistoryError
-    from structocr_cli.report.history import _cell, _iso, _num
+    from structocr_cli.report.history import write_observations
 
     history = database()
-    writer = csv.writer(out, lineterminator="\n")
-
-    def write() -> None:
-        writer.writerow(EXPORT_FIELDS)
-        for series, seen in history.each():
-            writer.writerow([
-                _iso(seen.at), _cell(series.name), _cell(series.host), series.key_id,
-                _iso(seen.period_start), _iso(seen.period_end),
-                *(_num(v) if not isinstance(v, str) else v for v in seen[3:]),
-            ])  # fmt: skip
-
     try:
-        write_out(write, out)
+        write_out(lambda: write_observations(history.each(), out), out)
     except HistoryError as exc:
         raise _unusable(exc) from None
     finally:
