@@ -20,7 +20,7 @@ from structocr_cli.history.recorder import Recorder, host_of
 from structocr_cli.history.store import History, HistoryError, Observation, secret_path
 from structocr_cli.history.trend import slopes, trend
 from structocr_cli.mock.server import MockServer
-from tests.conftest import LONG_KEY, NOW, StoppedClock, run
+from tests.conftest import LONG_KEY, NOW, Result, StoppedClock, run
 
 DAY = 86400
 
@@ -343,6 +343,81 @@ def test_history_table_json_csv_and_tsv(server: MockServer, db_path: Path) -> No
     tsv = run("history", "-o", "tsv").stdout.splitlines()
     assert tsv[0].split("\t")[:4] == ["name", "host", "key_id", "time"]
     assert run("history", "-p", "nobody").stderr.startswith("structocr: no history for nobody")
+
+
+def _names(result: Result) -> list[str]:
+    assert result.returncode == 0, result.stderr
+    return [f"{s['name']} {s['host']}" for s in json.loads(result.stdout)["series"]]
+
+
+def test_history_chooses_keys_as_balance_does(
+    server: MockServer, db_path: Path, isolated: Path, config_file: Path
+) -> None:
+    other = "sk_live_0000111122223333aaaa"
+    history = History(db_path)
+    at = NOW.timestamp() - 3600
+    for name, key in (("ci", LONG_KEY), ("ci", other), ("web", other), ("old", LONG_KEY)):
+        history.record(name, "h", key, seen(at, 5))
+    history.close()
+    assert History(db_path).count() == 4
+    imported = run("history", "import", "-", stdin=_watch_log(server, isolated))  # ci, LONG_KEY
+    assert imported.returncode == 0, imported.stderr
+    assert _names(run("history", "--json")) == ["ci h", "ci h", "ci imported", "old h", "web h"]
+    assert _names(run("history", "--json", "-p", "web", "-p", "old")) == ["old h", "web h"]
+    config_file.write_text(
+        f'[profiles.web]\napi_key = "{other}"\n[profiles.none]\napi_key = "x"\n'
+    )
+    assert _names(run("history", "--json", "--all-profiles")) == ["web h"]
+    keys = isolated / "keys.txt"
+    keys.write_text(f"ci = {LONG_KEY}\n")  # that name's series of that very key, imported too
+    chosen = run("history", "--json", "--keys-file", str(keys))
+    assert _names(chosen) == ["ci h", "ci imported"]
+    fingerprint = History(db_path).fingerprint(LONG_KEY)[:8]
+    assert json.loads(chosen.stdout)["series"][0]["key_id"] == fingerprint
+    assert _names(run("history", "--json", "--keys-file", "-", stdin=f"web={other}\n")) == [
+        "web h"
+    ]
+    none = run("history", "--keys-file", "-", stdin=f"nobody={other}\n")
+    assert none.returncode == 0
+    assert none.stderr.startswith("structocr: no history for nobody yet")
+    assert run("history", "--keys-file", "-", stdin="\n").returncode == 2
+    bad = run("history", "--keys-file", "-", stdin=f"{LONG_KEY}\n")
+    assert bad.returncode == 2
+    assert "line 1: not a name=key line" in bad.stderr
+    assert LONG_KEY[:8] not in bad.stderr + bad.stdout
+    config_file.write_text("")
+    assert run("history", "--all-profiles").returncode == 2
+
+
+def test_history_window_chooses_what_the_trend_is_fitted_to(
+    server: MockServer, db_path: Path
+) -> None:
+    _seed(db_path, server, days=10)
+    history = History(db_path)
+    history.record(
+        "default", host_of(server.url), LONG_KEY, seen(NOW.timestamp() - 9 * DAY, 1e6, total=50569)
+    )
+    history.close()
+
+    def fitted(*args: str) -> dict[str, float]:
+        result = run("history", "--json", *args)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)["series"][0]["trend"]
+
+    assert round(fitted()["window_days"]) == 7
+    assert round(fitted("--window", "2d")["window_days"]) == 2
+    assert fitted("--window", "2d")["daily_burn"] == pytest.approx(4000)
+    assert round(fitted("--window", "30d")["window_days"]) == 10
+    table = run("history", "--window", "3d", "--since", "1d", env={"COLUMNS": "100"})
+    assert "At the last 3 days' rate" in table.stdout
+    assert run("history", "--window", "12h").returncode == 2
+    empty = History(db_path)
+    empty.prune(NOW.timestamp() - 3600)
+    empty.close()
+    assert (
+        "needs 24 hours of history in the last 14 days"
+        in run("history", "--window", "2w", env={"COLUMNS": "100"}).stdout
+    )
 
 
 def test_history_chart_on_a_terminal(server: MockServer, db_path: Path) -> None:

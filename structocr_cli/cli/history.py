@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from structocr_cli.cli.options import Call
+from structocr_cli.cli.options import Call, complete_profile, named_profile
 
 history_app = typer.Typer(
     name="history",
@@ -20,6 +20,7 @@ history_app = typer.Typer(
 _SPAN = re.compile(r"([0-9]{1,6})([mhdw])")
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 DEFAULT_KEEP_DAYS = 400
+DEFAULT_WINDOW_DAYS = 7
 
 
 def span_seconds(text: str, option: str) -> int:
@@ -68,6 +69,25 @@ def history(
             metavar="NAME",
             help="Only the series recorded under this profile or keys-file name (repeatable).",
             show_default=False,
+            callback=named_profile,
+            autocompletion=complete_profile,
+        ),
+    ] = None,
+    all_profiles: Annotated[
+        bool,
+        typer.Option(
+            "--all-profiles",
+            help="The series of every profile of the config file.",
+            show_default=False,
+        ),
+    ] = False,
+    keys_file: Annotated[
+        str | None,
+        typer.Option(
+            "--keys-file",
+            metavar="PATH",
+            help="The series of each name=key line's key in this file ('-' for stdin).",
+            show_default=False,
         ),
     ] = None,
     since: Annotated[
@@ -103,9 +123,15 @@ def history(
     no_chart: Annotated[
         bool, typer.Option("--no-chart", help="The table without the chart.", show_default=False)
     ] = False,
+    window: Annotated[
+        str,
+        typer.Option(
+            "--window", metavar="LENGTH", help="Fit the trend to the last LENGTH (at least 1d)."
+        ),
+    ] = f"{DEFAULT_WINDOW_DAYS}d",
 ) -> Call | None:
     """Show the balances recorded on this machine: a chart of credits remaining, a table
-    per bucket, and when credits run out at the last 7 days' rate.
+    per bucket, and when credits run out at the last 7 days' rate (--window).
 
     Every balance run records one observation per key (at most one a minute) in a local
     SQLite file (STRUCTOCR_HISTORY, or --no-history, turns that off). This reads that
@@ -119,20 +145,26 @@ def history(
         import sys
 
         from structocr_cli.api import clock
-        from structocr_cli.runs.history import show
+        from structocr_cli.runs.history import choice_of, show
 
         now = clock.timestamp()
         try:
             start = since_time(since, now)
             step = auto_every(now - start) if every is None else span_seconds(every, "--every")
+            fit = span_seconds(window, "--window")
         except typer.BadParameter as exc:
             from structocr_cli.api.errors import UsageError
 
             raise UsageError(str(exc)) from None
+        if fit < 86400:
+            from structocr_cli.api.errors import UsageError
+
+            raise UsageError("--window must be at least 1d: a trend needs 24 hours of history")
         if step % 60:
             step -= step % 60
         chart = chosen == "table" and not no_chart and sys.stdout.isatty()
-        return show(profile or [], start, now, step, chosen, chart)
+        choice = choice_of(profile or [], all_profiles, keys_file)
+        return show(choice, start, now, step, chosen, chart, fit)
 
     return Call(run, json_errors=chosen == "json")
 

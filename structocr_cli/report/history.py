@@ -47,9 +47,9 @@ def title(series: Series) -> str:
     return f"{sanitize(series.name, 64)} at {sanitize(series.host, 80)} (key {series.key_id})"
 
 
-def trend_line(trend: Trend | None) -> str:
+def trend_line(trend: Trend | None, window_days: float) -> str:
     if trend is None:
-        return "Trend: needs 24 hours of history in the last 7 days."
+        return f"Trend: needs 24 hours of history in the last {window_days:g} days."
     days = max(round(trend.window_days), 1)
     rate = f"{number(trend.daily_burn)} credits a day"
     where = "the last day" if days == 1 else f"the last {days} days"
@@ -77,8 +77,11 @@ def table(shown: Shown, every: int, out: IO[str], room: int) -> None:
     out.write("\n".join(lines) + "\n")
 
 
-def text(shown: Sequence[Shown], every: int, out: IO[str], room: int, chart: Any = None) -> None:
-    """Each series: its title, the chart (if given), the table and the trend."""
+def text(
+    shown: Sequence[Shown], every: int, out: IO[str], room: int, window_days: float, chart: Any
+) -> None:
+    """Each series: its title, the chart (if given), the table and the trend over the last
+    ``window_days``."""
     for index, item in enumerate(shown):
         if index:
             out.write("\n")
@@ -89,7 +92,7 @@ def text(shown: Sequence[Shown], every: int, out: IO[str], room: int, chart: Any
             if chart is not None:
                 out.write(chart(item.buckets, every, room) + "\n")
             table(item, every, out, room)
-        out.write("\n".join(layout.wrapped(trend_line(item.trend), room)) + "\n")
+        out.write("\n".join(layout.wrapped(trend_line(item.trend, window_days), room)) + "\n")
 
 
 def _trend_object(trend: Trend | None) -> dict[str, Any] | None:

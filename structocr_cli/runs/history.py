@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from structocr_cli.api.errors import UsageError
 from structocr_cli.runs.common import say, write_out
@@ -40,30 +40,74 @@ def _unusable(exc: Exception) -> HistoryUnusable:
     return HistoryUnusable(f"cannot read the history: {exc}", HINT_PATH)
 
 
-def chosen_series(history: History, names: Sequence[str]) -> list[Series]:
-    """Every series, or those recorded under ``names`` (profile or keys-file names)."""
+class Choice(NamedTuple):
+    """The series ``history`` shows: every one when nothing is chosen."""
+
+    names: Sequence[str] = ()
+    """Series recorded under these names (profiles, or keys-file names), whatever the key."""
+    keys: Sequence[tuple[str, str]] = ()
+    """(name, key) pairs of a keys file: that name's series of that very key, whether
+    recorded by balance or imported from a --watch log (which holds the masked key)."""
+
+    def labels(self) -> list[str]:
+        return [*self.names, *(name for name, _ in self.keys if name not in self.names)]
+
+
+def chosen_series(history: History, choice: Choice) -> list[Series]:
     everything = history.all_series()
-    if not names:
+    if not choice.names and not choice.keys:
         return everything
-    return [series for series in everything if series.name in names]
+    pairs: set[tuple[str, str]] = set()
+    if choice.keys and everything:  # no secret is made for an empty history
+        from structocr_cli.api.keys import mask
+
+        for name, key in choice.keys:
+            pairs.add((name, history.fingerprint(key)))
+            pairs.add((name, history.fingerprint("imported:" + mask(key))))
+    return [s for s in everything if s.name in choice.names or (s.name, s.fingerprint) in pairs]
+
+
+def choice_of(profiles: Sequence[str], all_profiles: bool, keys_file: str | None) -> Choice:
+    """The names and keys that ``-p``, ``--all-profiles`` and ``--keys-file`` select, read as
+    balance reads them (the same errors for a missing profile list or a bad line)."""
+    from structocr_cli.settings import selection
+
+    names = list(dict.fromkeys(profiles))
+    if all_profiles:
+        from structocr_cli.settings.resolve import read_config
+
+        every = selection.all_profiles(read_config(os.environ))
+        names += [spec.name for spec in every if spec.name not in names]
+    keys: list[tuple[str, str]] = []
+    if keys_file is not None:
+        where = "stdin" if keys_file == "-" else keys_file
+        keys = selection.parse_keys_file(selection.read_keys_path(keys_file, None), where)
+        if not keys:
+            raise selection.NoKeysError(
+                f"no keys selected: {where} has no name=key line", selection.HINT_KEYS_FILE
+            )
+        from structocr_cli.api.keys import remember
+
+        for _, key in keys:
+            remember(key)  # redacted from any message, as balance does
+    return Choice(names, keys)
 
 
 def show(
-    names: Sequence[str], since: float, until: float, every: int, output: str, chart: bool
+    choice: Choice, since: float, until: float, every: int, output: str, chart: bool, window: float
 ) -> int:
     from structocr_cli.api import clock
     from structocr_cli.history.query import buckets, series_trend
-    from structocr_cli.history.recorder import WINDOW_DAYS
     from structocr_cli.history.store import HistoryError
     from structocr_cli.report import history as report
 
     history = database()
     try:
-        picked = chosen_series(history, names)
+        picked = chosen_series(history, choice)
         now = clock.now()
         shown = [
             report.Shown(s, buckets(history, s.id, since, until, every),
-                         series_trend(history, s.id, now, WINDOW_DAYS * 86400))
+                         series_trend(history, s.id, now, window))
             for s in picked
         ]  # fmt: skip
     except HistoryError as exc:
@@ -73,13 +117,15 @@ def show(
     out = sys.stdout
     if not shown:
         if output != "table":  # the empty document or header, for the program reading it
-            write_out(lambda: _write([], every, output, False, out), out)
-        return _nothing(history.path, names)
-    write_out(lambda: _write(shown, every, output, chart, out), out)
+            write_out(lambda: _write([], every, output, False, window, out), out)
+        return _nothing(history.path, choice.labels())
+    write_out(lambda: _write(shown, every, output, chart, window, out), out)
     return 0
 
 
-def _write(shown: list[Shown], every: int, output: str, chart: bool, out: IO[str]) -> None:
+def _write(
+    shown: list[Shown], every: int, output: str, chart: bool, window: float, out: IO[str]
+) -> None:
     from structocr_cli.report import history as report
     from structocr_cli.report.layout import width
 
@@ -91,7 +137,7 @@ def _write(shown: list[Shown], every: int, output: str, chart: bool, out: IO[str
         draw: Any = None
         if chart:
             from structocr_cli.report.chart import chart as draw
-        report.text(shown, every, out, min(width(), 200), draw)
+        report.text(shown, every, out, min(width(), 200), window / 86400, draw)
 
 
 def _nothing(path: Path, names: Sequence[str]) -> int:
