@@ -42,8 +42,10 @@ def observations(path: Path) -> list[tuple[object, ...]]:
         return db.execute("SELECT * FROM observations ORDER BY series, minute").fetchall()
 
 
-def balance(server: MockServer, *args: str, key: str = LONG_KEY):
-    return run("balance", "--base-url", server.url, "--api-key", key, *args)
+def balance(
+    server: MockServer, *args: str, key: str = LONG_KEY, env: dict[str, str] | None = None
+) -> Result:
+    return run("balance", "--base-url", server.url, "--api-key", key, *args, env=env)
 
 
 # Recording
@@ -418,6 +420,27 @@ def test_history_window_chooses_what_the_trend_is_fitted_to(
         "needs 24 hours of history in the last 14 days"
         in run("history", "--window", "2w", env={"COLUMNS": "100"}).stdout
     )
+
+
+def test_history_keep_sets_what_recording_and_prune_keep(
+    server: MockServer, db_path: Path
+) -> None:
+    history = History(db_path)
+    host = host_of(server.url)
+    for days in (100, 20, 5):
+        history.record("default", host, LONG_KEY, seen(NOW.timestamp() - days * DAY, days))
+    history.close()
+    kept = lambda: sorted(o.credits_remaining for _, o in History(db_path).each())  # noqa: E731
+    typo = balance(server, "--json", env={"STRUCTOCR_HISTORY_KEEP": "forever"})
+    assert typo.returncode == 0  # recording's settings never fail a check
+    assert "STRUCTOCR_HISTORY_KEEP='forever' is not a length" in typo.stderr
+    assert "keeping 400 days" in typo.stderr
+    assert kept() == [5, 20, 100, 48849]
+    assert run("history", "prune", env={"STRUCTOCR_HISTORY_KEEP": "forever"}).returncode == 2
+    pruned = run("history", "prune", env={"STRUCTOCR_HISTORY_KEEP": "50d"})
+    assert "removed 1 observations older than 50 days" in pruned.stderr
+    assert balance(server, "--json", env={"STRUCTOCR_HISTORY_KEEP": "2w"}).returncode == 0
+    assert kept() == [5, 48849]
 
 
 def test_history_chart_on_a_terminal(server: MockServer, db_path: Path) -> None:

@@ -1,7 +1,6 @@
 """``structocr history``: the balances recorded on this machine, as a chart and a table (or
 JSON, CSV, TSV), their trend, and export, import and prune."""
 
-import re
 from enum import Enum
 from typing import Annotated
 
@@ -17,18 +16,17 @@ history_app = typer.Typer(
     rich_markup_mode=None,
 )
 
-_SPAN = re.compile(r"([0-9]{1,6})([mhdw])")
-_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-DEFAULT_KEEP_DAYS = 400
 DEFAULT_WINDOW_DAYS = 7
 
 
 def span_seconds(text: str, option: str) -> int:
     """``30m``, ``12h``, ``7d``, ``2w`` as seconds."""
-    match = _SPAN.fullmatch(text.strip().lower())
-    if not match or int(match[1]) == 0:
-        raise typer.BadParameter(f"{option} takes a length such as 30m, 12h, 7d or 2w")
-    return int(match[1]) * _UNITS[match[2]]
+    from structocr_cli.settings.config import LENGTH_EXAMPLE, length_seconds
+
+    seconds = length_seconds(text)
+    if seconds is None:
+        raise typer.BadParameter(f"{option} takes {LENGTH_EXAMPLE}")
+    return seconds
 
 
 def since_time(text: str, now: float) -> float:
@@ -207,17 +205,26 @@ def import_(
 @history_app.command("prune")
 def prune(
     keep: Annotated[
-        str,
-        typer.Option("--keep", metavar="LENGTH", help="Keep the last LENGTH (90d, 52w)."),
-    ] = f"{DEFAULT_KEEP_DAYS}d",
+        str | None,
+        typer.Option(
+            "--keep",
+            metavar="LENGTH",
+            help="Keep the last LENGTH (90d, 52w). [default: STRUCTOCR_HISTORY_KEEP, else 400d]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> Call:
-    """Delete the observations older than --keep (recording does this at 400 days)."""
-    seconds = span_seconds(keep, "--keep")
+    """Delete the observations older than --keep now (recording deletes those older than
+    STRUCTOCR_HISTORY_KEEP, 400 days unless set, as it goes)."""
+    seconds = None if keep is None else span_seconds(keep, "--keep")
 
     def run(started: float) -> int:
-        from structocr_cli.runs.history import prune as remove
+        import os
 
-        return remove(seconds / 86400)
+        from structocr_cli.runs.history import prune as remove
+        from structocr_cli.settings.config import history_keep_days
+
+        return remove(history_keep_days(os.environ) if seconds is None else seconds / 86400)
 
     return Call(run)
 

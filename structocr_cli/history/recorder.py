@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from structocr_cli.api import clock
 from structocr_cli.history.store import History, HistoryError, observation
+from structocr_cli.settings.config import DEFAULT_KEEP_DAYS
 
 if TYPE_CHECKING:
     from structocr_cli.api.model import Balance
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 WINDOW_DAYS = 7.0
-KEEP_DAYS = 400
-"""Recording deletes a series' observations older than this (``history prune`` on demand)."""
 
 
 def host_of(base_url: str) -> str:
@@ -33,9 +32,13 @@ def host_of(base_url: str) -> str:
 class Recorder:
     """A history shared by the threads of one command (one connection, one lock)."""
 
-    def __init__(self, path: Path, warn: Callable[[str], None], window_days: float = WINDOW_DAYS):
+    def __init__(
+        self, path: Path, warn: Callable[[str], None], keep_days: float = DEFAULT_KEEP_DAYS
+    ) -> None:
         self.history = History(path)
-        self.window = window_days * 86400
+        self.window = WINDOW_DAYS * 86400
+        self.keep = keep_days * 86400
+        """Each series' observations older than this are deleted as it is recorded."""
         self._warn = warn
         self._lock = threading.Lock()
         self._warned: set[str] = set()
@@ -49,7 +52,7 @@ class Recorder:
             series = self.history.record(name, host_of(base_url), api_key, seen)
             if series not in self._pruned:  # once per series and process: a range delete
                 self._pruned.add(series)
-                self.history.prune(now - KEEP_DAYS * 86400, series)
+                self.history.prune(now - self.keep, series)
 
         self._guarded(add)
 

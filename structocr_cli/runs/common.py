@@ -86,11 +86,18 @@ def recorder(off: bool, as_json: bool = False, warn: Callable[[str], None] | Non
     what goes wrong there is a warning (on stderr, or given to ``warn``), never a failure."""
     if off:
         return None
-    from structocr_cli.settings.config import history_path
+    from structocr_cli.api.errors import UsageError
+    from structocr_cli.settings.config import DEFAULT_KEEP_DAYS, history_keep_days, history_path
 
     path = history_path(os.environ)
     if path is None:
         return None
     from structocr_cli.history.recorder import Recorder
 
-    return Recorder(path, warn or (lambda message: tell("warning", message, as_json)))
+    warn = warn or (lambda message: tell("warning", message, as_json))
+    try:
+        keep = history_keep_days(os.environ)
+    except UsageError as exc:  # a retention typo must not fail a balance check
+        warn(f"{exc.message}; keeping {DEFAULT_KEEP_DAYS} days")
+        keep = DEFAULT_KEEP_DAYS
+    return Recorder(path, warn, keep)

@@ -21,6 +21,10 @@ from structocr_cli.api.keys import sanitize, shown
 ENV_CONFIG = "STRUCTOCR_CONFIG"
 ENV_STRICT = "STRUCTOCR_STRICT_PERMISSIONS"
 ENV_HISTORY = "STRUCTOCR_HISTORY"
+ENV_HISTORY_KEEP = "STRUCTOCR_HISTORY_KEEP"
+DEFAULT_KEEP_DAYS = 400
+"""Recording deletes a series' observations older than this, unless STRUCTOCR_HISTORY_KEEP
+says otherwise."""
 KEYRING = "keyring"
 _PROFILE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
@@ -83,6 +87,33 @@ def history_path(env: Mapping[str, str]) -> Path | None:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("structocr", appauthor=False)) / "history.sqlite3"
+
+
+_LENGTH = re.compile(r"([0-9]{1,6})([mhdw])")
+_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+LENGTH_EXAMPLE = "a length such as 30m, 12h, 7d or 2w"
+
+
+def length_seconds(text: str) -> int | None:
+    """``30m``, ``12h``, ``7d``, ``2w`` as seconds; None when ``text`` is no such length."""
+    match = _LENGTH.fullmatch(text.strip().lower())
+    if not match or int(match[1]) == 0:
+        return None
+    return int(match[1]) * _UNITS[match[2]]
+
+
+def history_keep_days(env: Mapping[str, str]) -> float:
+    """How long the history keeps observations: ``STRUCTOCR_HISTORY_KEEP`` (``90d``), else
+    400 days."""
+    text = env.get(ENV_HISTORY_KEEP, "").strip()
+    if not text:
+        return DEFAULT_KEEP_DAYS
+    seconds = length_seconds(text)
+    if seconds is None:
+        raise UsageError(
+            f"{ENV_HISTORY_KEEP}={shown(text)!r} is not {LENGTH_EXAMPLE}", "Fix or unset it"
+        )
+    return seconds / 86400
 
 
 def quick_config_path(env: Mapping[str, str]) -> Path:
