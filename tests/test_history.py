@@ -407,6 +407,7 @@ def test_history_window_chooses_what_the_trend_is_fitted_to(
         return json.loads(result.stdout)["series"][0]["trend"]
 
     assert round(fitted()["window_days"]) == 7
+    assert 90 <= fitted()["points"] <= 100  # hourly observations, at most 100 in a fit
     assert round(fitted("--window", "2d")["window_days"]) == 2
     assert fitted("--window", "2d")["daily_burn"] == pytest.approx(4000)
     assert round(fitted("--window", "30d")["window_days"]) == 10
@@ -554,6 +555,12 @@ def test_history_reads_the_file_without_the_network_or_the_chart_library(
     loaded = imported("history", "--json")
     assert "sqlite3" in loaded  # the measurement works
     assert not loaded & {"requests", "urllib3", "rich", "plotext"}
+    # nor the strict model and the key resolution, which a read of rows does not need
+    assert not loaded & {"decimal", "_strptime", "platformdirs"}
+    assert not imported("history", "--json", whole=True) & {
+        "structocr_cli.api.model",
+        "structocr_cli.settings.resolve",
+    }
     assert "plotext" not in imported("balance", "--help")
 
 

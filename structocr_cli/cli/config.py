@@ -135,7 +135,7 @@ def _read_secret(prompt: str, deadline: float) -> str:
 def _verify(key: str, base_url: str, timeout: float, deadline: float) -> str:
     from structocr_cli.api.errors import HTTPStatusError, StructocrError
     from structocr_cli.core import verify_key
-    from structocr_cli.report.fields import number
+    from structocr_cli.report.layout import number
 
     try:
         balance = verify_key(key, base_url, timeout, deadline=deadline)

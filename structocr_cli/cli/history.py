@@ -31,12 +31,19 @@ def span_seconds(text: str, option: str) -> int:
 
 def since_time(text: str, now: float) -> float:
     """``--since``: a length back from now (``7d``), or a UTC date (``2026-11-01``)."""
-    from datetime import datetime, timezone
+    from structocr_cli.settings.config import length_seconds
+
+    seconds = length_seconds(text)
+    if seconds is not None:
+        return now - seconds
+    from datetime import datetime, timezone  # strptime's import only for a date
 
     try:
         day = datetime.strptime(text.strip(), "%Y-%m-%d").replace(tzinfo=timezone.utc)
     except ValueError:
-        return now - span_seconds(text, "--since")
+        raise typer.BadParameter(
+            "--since takes a length such as 12h, 7d or 2w, or a UTC date such as 2026-11-01"
+        ) from None
     return day.timestamp()
 
 

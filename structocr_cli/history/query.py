@@ -12,9 +12,10 @@ from typing import NamedTuple
 from structocr_cli.history.store import History, Observation
 from structocr_cli.history.trend import Trend, trend
 
-TREND_POINTS = 200
+TREND_POINTS = 100
 """At most this many observations go into a fit (the last one of each equal slice of the
-window): Theil-Sen compares every pair."""
+window, every 1.7 hours over 7 days): Theil-Sen compares every pair, so the cost grows with
+the square of this (100 points: about 1 ms a series)."""
 
 
 class Bucket(NamedTuple):

@@ -13,7 +13,7 @@ from typing import IO
 from structocr_cli.api.model import Balance
 from structocr_cli.derive import Derived
 from structocr_cli.gates import Check
-from structocr_cli.report.fields import number
+from structocr_cli.report.layout import number
 
 _SUMMARY_ROWS: tuple[tuple[str, Callable[[Balance, Derived], str]], ...] = (
     ("Credits remaining", lambda b, d: number(b.account.credits_remaining)),

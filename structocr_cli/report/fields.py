@@ -89,13 +89,6 @@ FIELDS: tuple[Field, ...] = (
 BY_PATH = {field.path: field for field in FIELDS}
 
 
-def number(value: int | float) -> str:
-    """For people: thousands separators, decimals only when the value has them."""
-    if isinstance(value, float) and not value.is_integer():
-        return f"{value:,.2f}"
-    return f"{int(value):,}"
-
-
 def text(value: Value, derived: bool = False) -> str:
     """A value as scripts want it: no separators, 2 decimals for derived floats, "" for none."""
     if value is None:

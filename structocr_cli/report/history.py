@@ -15,7 +15,7 @@ from structocr_cli.history.query import Bucket
 from structocr_cli.history.store import Observation, Series
 from structocr_cli.history.trend import Trend
 from structocr_cli.report import layout
-from structocr_cli.report.fields import number
+from structocr_cli.report.layout import number
 
 ROW_FIELDS = ("name", "host", "key_id", "time", "remaining", "used", "requests", "key_used")
 EXPORT_FIELDS = (

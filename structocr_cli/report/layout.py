@@ -1,6 +1,7 @@
 """Plain-text tables that fit the terminal: which columns fit, rows aligned, long text
-wrapped under its column, and many names counted rather than listed. Standard library only;
-used by the many-key table and the ``--watch`` screen."""
+wrapped under its column, many names counted rather than listed, and numbers for people.
+Standard library only; used by the reports, the many-key table, the ``--watch`` screen and
+``history``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,13 @@ import textwrap
 from collections.abc import Sequence
 
 GAP = 2
+
+
+def number(value: int | float) -> str:
+    """For people: thousands separators, decimals only when the value has them."""
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.2f}"
+    return f"{int(value):,}"
 
 
 def width() -> int:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from structocr_cli.api.keys import mask, redact, sanitize
-from structocr_cli.report.fields import number
+from structocr_cli.report.layout import number
 
 if TYPE_CHECKING:
     from structocr_cli.core import Outcome

@@ -21,7 +21,7 @@ from rich.text import Text
 
 from structocr_cli.api.model import Balance
 from structocr_cli.derive import Derived
-from structocr_cli.report.fields import number
+from structocr_cli.report.layout import number
 
 BAR_WIDTH = 20
 # Fixed minimum widths keep the columns of the separate sections aligned.

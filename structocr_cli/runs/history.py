@@ -70,9 +70,9 @@ def chosen_series(history: History, choice: Choice) -> list[Series]:
 def choice_of(profiles: Sequence[str], all_profiles: bool, keys_file: str | None) -> Choice:
     """The names and keys that ``-p``, ``--all-profiles`` and ``--keys-file`` select, read as
     balance reads them (the same errors for a missing profile list or a bad line)."""
-    from structocr_cli.settings import selection
-
     names = list(dict.fromkeys(profiles))
+    if all_profiles or keys_file is not None:  # only then: resolve's classes cost start-up
+        from structocr_cli.settings import selection
     if all_profiles:
         from structocr_cli.settings.resolve import read_config
 

@@ -21,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from structocr_cli.api import clock
 from structocr_cli.api.keys import mask, redact, sanitize
-from structocr_cli.report.fields import number
+from structocr_cli.report.layout import number
 
 if TYPE_CHECKING:
     from structocr_cli.core import BalanceRequest, Outcome
