@@ -488,6 +488,7 @@ def test_import_a_watch_log_once_and_export_it(
     assert [(row["name"], row["host"], row["credits_remaining"]) for row in exported] == [
         ("ci", "imported", "48849")
     ]
+    assert exported[0]["time"] == json.loads(log)["time"]
     assert LONG_KEY[:8] not in "".join(str(row) for row in exported)
 
 
@@ -502,6 +503,14 @@ def test_a_malformed_line_imports_nothing_and_names_the_line(
     assert "Nothing was imported" in result.stderr
     assert not db_path.exists() or History(db_path).count() == 0
     assert run("history", "import", "-", stdin="not json\n").returncode == 2
+    first = json.loads(log.splitlines()[0])
+    for when in ("2026-02-30T07:34:00Z", "2026-11-30 07:34:00Z", "2026-11-30T07:34:00+01:00",
+                 "2026-11-30T07:34:0\u0661Z"):  # fmt: skip
+        line = json.dumps({**first, "time": when})
+        refused = run("history", "import", "-", stdin=log + line + "\n")
+        assert refused.returncode == 2, when
+        assert 'stdin line 2: "time"' in refused.stderr
+        assert "is not YYYY-MM-DDTHH:MM:SSZ" in refused.stderr
 
 
 def test_prune_removes_what_is_older_than_keep(db_path: Path) -> None:

@@ -180,20 +180,21 @@ def _timestamp(section: dict[str, Any], path: str) -> datetime:
     value = _field(section, path)
     if not isinstance(value, str):
         raise _bad(f'field "{path}" is {_type_name(value)}, expected an ISO 8601 time')
-    shown = sanitize(value, 40)
     if not _TIMESTAMP.fullmatch(value):
-        raise _bad(f'field "{path}" is "{shown}", expected an ISO 8601 time')
+        raise _bad(f'field "{path}" is "{sanitize(value, 40)}", expected an ISO 8601 time')
     # Python 3.10's fromisoformat takes neither "Z" nor a fraction of other than 3 or 6 digits.
     text = value[:10] + "T" + value[11:]
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
-    text = re.sub(r"\.([0-9]+)", lambda m: "." + (m.group(1) + "000000")[:6], text)
+    if "." in text:
+        text = re.sub(r"\.([0-9]+)", lambda m: "." + (m.group(1) + "000000")[:6], text)
     try:
         moment = datetime.fromisoformat(text)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
         return moment.astimezone(timezone.utc)
     except (ValueError, OverflowError):  # e.g. month 13, or the end of time in UTC
+        shown = sanitize(value, 40)
         raise _bad(f'field "{path}" is "{shown}", not a time that exists') from None
 
 

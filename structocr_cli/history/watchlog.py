@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 
@@ -23,16 +24,24 @@ class BadLine(ValueError):
         self.number = number
 
 
+_TIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
+
+
 def _time(number: int, text: object) -> float:
+    """A refresh's ``time`` as Unix time (a regular expression and ``datetime``, a few times
+    faster than ``strptime`` over a million lines)."""
     if not isinstance(text, str):
         raise BadLine(number, 'no "time" of the refresh')
+    match = _TIME.fullmatch(text)
     try:
-        moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    except ValueError:
+        if match is None:
+            raise ValueError(text)
+        year, month, day, hour, minute, second = map(int, match.groups())
+        return datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc).timestamp()
+    except ValueError:  # the form, or a day that does not exist (02-30)
         raise BadLine(
             number, f'"time" {sanitize(text, 40)!r} is not YYYY-MM-DDTHH:MM:SSZ'
         ) from None
-    return moment.timestamp()
 
 
 def observations(lines: Iterable[bytes]) -> Iterator[tuple[str, str, Observation]]:

@@ -175,8 +175,15 @@ def import_log(source: str) -> int:
     where = "stdin" if source == "-" else source
     try:
         before = history.count() if history.exists() else 0
+        fingerprints: dict[str, str] = {}  # a log holds few keys: hash each once
+
+        def fingerprint(key: str) -> str:
+            if key not in fingerprints:
+                fingerprints[key] = history.fingerprint("imported:" + key)
+            return fingerprints[key]
+
         rows = (
-            (name, IMPORTED_HOST, history.fingerprint("imported:" + key), seen)
+            (name, IMPORTED_HOST, fingerprint(key), seen)
             for name, key, seen in observations(_lines(source))
         )
         history.add_all(rows)
