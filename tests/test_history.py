@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import re
 import sqlite3
 import stat
 from datetime import timedelta
@@ -457,6 +458,29 @@ def test_history_chart_on_a_terminal(server: MockServer, db_path: Path) -> None:
     assert "credits used per bucket" in drawn
     assert "\x1b[" not in drawn
     assert max(len(line) for line in drawn.splitlines()) <= 80
+
+
+@pytest.mark.parametrize("columns", [40, 80, 200])
+def test_history_table_and_chart_fit_40_to_200_columns(
+    server: MockServer, db_path: Path, columns: int
+) -> None:
+    _seed(db_path, server, days=3, burn=1234567)  # wide figures
+    shown = run("history", "--since", "3d", "--every", "1h", env={"COLUMNS": str(columns)})
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    header = next(line.split() for line in lines if line.startswith("time"))
+    assert header[:2] == ["time", "remaining"]  # the columns that matter stay
+    assert (header == ["time", "remaining", "used", "requests"]) == (columns >= 80)
+    assert sum(bool(re.match(r"2026-..-.. ..:.. ", line)) for line in lines) == 72  # rows
+    from structocr_cli.report.chart import chart
+
+    history = History(db_path)
+    sid = history.all_series()[0].id
+    hours = buckets(history, sid, NOW.timestamp() - 3 * DAY, NOW.timestamp(), 3600)
+    drawn = chart(hours, 3600, columns).splitlines()
+    assert max(len(line) for line in drawn) <= columns
+    assert len(drawn) <= 24
 
 
 def test_history_bad_options_are_usage_errors(db_path: Path) -> None:
