@@ -478,6 +478,9 @@ def test_history_table_and_chart_fit_40_to_200_columns(
     history = History(db_path)
     sid = history.all_series()[0].id
     hours = buckets(history, sid, NOW.timestamp() - 3 * DAY, NOW.timestamp(), 3600)
+    chart(
+        hours, 3600, 200 - columns + 40
+    )  # a chart of another width before: none of its size stays
     drawn = chart(hours, 3600, columns).splitlines()
     assert max(len(line) for line in drawn) <= columns
     assert len(drawn) <= 24

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from typing import Any
 
 from structocr_cli.history.query import Bucket
 
@@ -25,7 +26,7 @@ def chart(buckets: Sequence[Bucket], every: int, width: int) -> str:
     step = max(len(buckets) // max(width // 14, 1), 1)
     ticks = xs[::step]
     labels = [_label(buckets[x].start, every) for x in ticks]
-    plt.clear_figure()
+    _reset(plt)
     plt.subplots(2, 1)
     plt.plotsize(max(width, 30), HEIGHT)
     plt.theme("clear")
@@ -38,5 +39,12 @@ def chart(buckets: Sequence[Bucket], every: int, width: int) -> str:
     plt.title("credits used per bucket")
     plt.xticks(ticks, labels)
     text: str = plt.uncolorize(plt.build())
-    plt.clear_figure()
+    _reset(plt)
     return text.rstrip()
+
+
+def _reset(plt: Any) -> None:
+    """A blank figure: plotext keeps one in the module, and clearing the active subplot
+    alone would keep the last chart's size for the next."""
+    plt.main()
+    plt.clear_figure()
