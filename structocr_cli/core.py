@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from types import MappingProxyType
+from typing import TYPE_CHECKING, NamedTuple
 
 from structocr_cli.api import clock
 from structocr_cli.api.deadline import run_within
@@ -36,13 +36,12 @@ if TYPE_CHECKING:
     from structocr_cli.settings.selection import KeySpec
 
 
-@dataclass(frozen=True)
-class BalanceRequest:
+class BalanceRequest(NamedTuple):
     """What to check: where the key comes from, how long to wait, which gates apply."""
 
-    flags: Flags = field(default_factory=Flags)
+    flags: Flags = Flags()
     timeout: float = 30.0
-    thresholds: Mapping[str, Decimal] = field(default_factory=dict)
+    thresholds: Mapping[str, Decimal] = MappingProxyType({})
     """Gate thresholds by option name (see ``gates.GATES``)."""
     derive: bool = True
     """Whether derived figures are wanted (gates get them whatever this says)."""
@@ -65,8 +64,7 @@ class BalanceRequest:
     the recorded history ("trend", which fails closed with too little history)."""
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What checking one key's balance came to."""
 
     settings: Settings | None = None
@@ -210,7 +208,7 @@ def check_many(
         from structocr_cli.api.client import BalanceClient
 
         client = BalanceClient(ca_bundle=request.ca_bundle)
-    shared = replace(request, started=request.started or time.monotonic())
+    shared = request._replace(started=request.started or time.monotonic())
     jobs: queue.SimpleQueue[tuple[int, KeySpec]] = queue.SimpleQueue()
     for job in enumerate(specs):
         jobs.put(job)
@@ -224,7 +222,7 @@ def check_many(
             except queue.Empty:
                 return
             try:
-                each = replace(shared, flags=spec.flags, series_name=spec.name)
+                each = shared._replace(flags=spec.flags, series_name=spec.name)
                 outcomes[index] = check_balance(each, env, client)
             except BaseException as exc:  # a bug: re-raised in the caller's thread
                 failures.append(exc)

@@ -6,8 +6,8 @@ server asks for (Retry-After). Standard library only: ``client`` makes the reque
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta, timezone
+from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 from structocr_cli.api import clock
@@ -34,8 +34,7 @@ _HINTS = {
 }
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):
     status: int
     reason: str
     headers: Mapping[str, str]

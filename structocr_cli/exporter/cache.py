@@ -21,7 +21,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from structocr_cli.api import clock
@@ -185,7 +185,7 @@ class Exporter:
 
     def _fetch(self, key: _Key) -> None:
         started = time.monotonic()
-        request = replace(self.request, flags=key.spec.flags, started=started,
+        request = self.request._replace(flags=key.spec.flags, started=started,
                           series_name=key.spec.name)  # fmt: skip
         outcome = check_balance(request, self.env, self.client)
         # Redacting reads every key's runs: done before taking the lock every scrape needs.

@@ -94,12 +94,10 @@ def github_actions() -> bool:
 def balance_one(
     request: BalanceRequest, fmt: Format, fields: Sequence[str], quiet: bool, no_ci: bool
 ) -> int:
-    from dataclasses import replace
-
     from structocr_cli.core import check_balance
 
     ci = not no_ci and github_actions()
-    request = replace(request, derive=(fmt.derived and not quiet) or ci)
+    request = request._replace(derive=(fmt.derived and not quiet) or ci)
     out = sys.stdout
     try:
         outcome = check_balance(request, os.environ)

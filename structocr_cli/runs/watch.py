@@ -232,7 +232,6 @@ def watch_keys(
     """Refresh until Ctrl-C (a clean stop: exit 0) or ``count`` refreshes (the last one's
     exit code): a live screen on a terminal, JSON Lines otherwise."""
     from contextlib import nullcontext
-    from dataclasses import replace
 
     from structocr_cli.api.client import BalanceClient
     from structocr_cli.core import check_many
@@ -244,7 +243,7 @@ def watch_keys(
     on_screen = output == "table" and not quiet and out.isatty()
 
     def refresh(started: float) -> list[Result]:
-        each = replace(request, started=started)
+        each = request._replace(started=started)
         return check_many(specs, each, os.environ, concurrency, client)
 
     if on_screen:

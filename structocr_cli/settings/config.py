@@ -11,9 +11,9 @@ import re
 import stat
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from structocr_cli.api.errors import ConfigError, UsageError
 from structocr_cli.api.keys import sanitize, shown
@@ -29,8 +29,7 @@ KEYRING = "keyring"
 _PROFILE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(NamedTuple):
     name: str
     api_key: str | None = None
     base_url: str | None = None
@@ -38,12 +37,11 @@ class Profile:
     """"keyring" when the key lives in the OS keyring instead of this file."""
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     path: Path
     exists: bool
     default_profile: str | None = None
-    profiles: dict[str, Profile] = field(default_factory=dict)
+    profiles: Mapping[str, Profile] = MappingProxyType({})
     loose_permissions: bool = False
     """Group or others may read the file (it may hold keys)."""
     warnings: tuple[str, ...] = ()
@@ -173,7 +171,7 @@ def load_config(path: Path) -> Config:
         return Config(path=path, exists=False)
     config = parse_config(path, raw)
     if _is_loose(path):
-        config = replace(config, loose_permissions=True)
+        config = config._replace(loose_permissions=True)
     return config
 
 

@@ -9,9 +9,9 @@ Precedence (first found wins), documented in the README:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from structocr_cli.api import keys
@@ -53,8 +53,7 @@ class Kind(Enum):
     DEFAULT = "default"
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
     kind: Kind
     name: str = ""
     """The option, environment variable, profile or config key it came from."""
@@ -74,16 +73,14 @@ class Source:
 DEFAULT = Source(Kind.DEFAULT)
 
 
-@dataclass(frozen=True)
-class Sourced:
+class Sourced(NamedTuple):
     """A setting's value and where it came from (``str(source)`` says it to people)."""
 
     value: str
     source: Source
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     api_key: Sourced
     profile: Sourced
     base_url: Sourced
@@ -103,8 +100,7 @@ class Settings:
         return f"{keys.mask(self.api_key.value)} from {self.api_key.source}"
 
 
-@dataclass(frozen=True)
-class Flags:
+class Flags(NamedTuple):
     """What the command line said; None means the option was not given."""
 
     api_key: str | None = None
