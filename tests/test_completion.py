@@ -122,6 +122,8 @@ def test_bash_completes_commands_and_profiles(two_profiles: None) -> None:
     assert bash_complete("structocr balance --profile ") == ["ci", "prod"]
     assert bash_complete("structocr config use ") == ["ci", "prod"]
     assert bash_complete("structocr config remove p") == ["prod"]
+    assert bash_complete("structocr history -p ") == ["ci", "prod"]
+    assert bash_complete("structocr history --all") == ["--all-profiles"]
 
 
 def test_balance_tab_offers_its_options_not_file_names(tmp_path: Path) -> None:
