@@ -367,6 +367,9 @@ def test_history_chooses_keys_as_balance_does(
     assert imported.returncode == 0, imported.stderr
     assert _names(run("history", "--json")) == ["ci h", "ci h", "ci imported", "old h", "web h"]
     assert _names(run("history", "--json", "-p", "web", "-p", "old")) == ["old h", "web h"]
+    partly = run("history", "--json", "-p", "web", "-p", "wbe")
+    assert _names(partly) == ["web h"]
+    assert partly.stderr.startswith("structocr: no history for wbe yet in ")
     config_file.write_text(
         f'[profiles.web]\napi_key = "{other}"\n[profiles.none]\napi_key = "x"\n'
     )

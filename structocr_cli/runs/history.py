@@ -119,6 +119,9 @@ def show(
         if output != "table":  # the empty document or header, for the program reading it
             write_out(lambda: _write([], every, output, False, window, out), out)
         return _nothing(history.path, choice.labels())
+    missing = [label for label in choice.labels() if all(s.name != label for s in picked)]
+    if missing:  # a typo in one -p must not pass for "no use"
+        say(f"no history for {', '.join(missing)} yet in {history.path}")
     write_out(lambda: _write(shown, every, output, chart, window, out), out)
     return 0
 
