@@ -395,6 +395,16 @@ def test_history_chooses_keys_as_balance_does(
     assert run("history", "--all-profiles").returncode == 2
 
 
+def test_stdin_on_a_terminal_is_refused_not_waited_on(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tests.conftest._Stdin.isatty", lambda self: True)
+    for args in (("--keys-file", "-"), ("import", "-")):
+        result = run("history", *args)
+        assert result.returncode == 2
+        assert "from a pipe, not a terminal" in result.stderr
+
+
 def test_history_window_chooses_what_the_trend_is_fitted_to(
     server: MockServer, db_path: Path
 ) -> None:

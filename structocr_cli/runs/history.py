@@ -71,15 +71,19 @@ def choice_of(profiles: Sequence[str], all_profiles: bool, keys_file: str | None
     """The names and keys that ``-p``, ``--all-profiles`` and ``--keys-file`` select, read as
     balance reads them (the same errors for a missing profile list or a bad line)."""
     names = list(dict.fromkeys(profiles))
-    if all_profiles or keys_file is not None:  # only then: resolve's classes cost start-up
+    if all_profiles:  # only then the key selection and resolution are imported
         from structocr_cli.settings import selection
-    if all_profiles:
         from structocr_cli.settings.resolve import read_config
 
         every = selection.all_profiles(read_config(os.environ))
         names += [spec.name for spec in every if spec.name not in names]
     keys: list[tuple[str, str]] = []
     if keys_file is not None:
+        from structocr_cli.settings import selection
+
+        if keys_file == "-" and sys.stdin is not None and sys.stdin.isatty():
+            raise UsageError("--keys-file - reads name=key lines from a pipe, not a terminal",
+                             "e.g. structocr history --keys-file keys.txt")  # fmt: skip
         where = "stdin" if keys_file == "-" else keys_file
         keys = selection.parse_keys_file(selection.read_keys_path(keys_file, None), where)
         if not keys:
