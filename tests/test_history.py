@@ -570,10 +570,18 @@ def test_recording_prunes_past_400_days(db_path: Path, clock: StoppedClock) -> N
     from structocr_cli.api.model import parse_balance
     from structocr_cli.mock.replies import balance_document
 
-    recorder.record(
-        "ci", "https://h", "k" * 20, parse_balance(json.dumps(balance_document()).encode())
-    )
+    answer = parse_balance(json.dumps(balance_document()).encode())
+    recorder.record("ci", "https://h", "k" * 20, answer)
     assert [o.at for _, o in history.each()] == [int(NOW.timestamp())]
+    # a long-running command (the exporter) prunes again each day, not only at its start
+    history.record("ci", "h", "k" * 20, seen(NOW.timestamp() - 402 * DAY, 5))
+    clock.advance(DAY - 60)
+    recorder.record("ci", "https://h", "k" * 20, answer)
+    assert len(list(history.each())) == 3  # less than a day since the last prune
+    clock.advance(60)
+    recorder.record("ci", "https://h", "k" * 20, answer)
+    assert len(list(history.each())) == 3  # the old one gone, the new one in
+    assert min(o.at for _, o in history.each()) == int(NOW.timestamp())
 
 
 def test_config_show_names_the_history_file(db_path: Path) -> None:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 WINDOW_DAYS = 7.0
+PRUNE_EVERY = 86400.0
 
 
 def host_of(base_url: str) -> str:
@@ -42,7 +43,8 @@ class Recorder:
         self._warn = warn
         self._lock = threading.Lock()
         self._warned: set[str] = set()
-        self._pruned: set[int] = set()
+        self._pruned: dict[int, float] = {}
+        """When each series was last pruned (Unix time)."""
 
     def record(self, name: str, base_url: str, api_key: str, balance: Balance) -> None:
         now = clock.timestamp()
@@ -50,8 +52,10 @@ class Recorder:
 
         def add() -> None:
             series = self.history.record(name, host_of(base_url), api_key, seen)
-            if series not in self._pruned:  # once per series and process: a range delete
-                self._pruned.add(series)
+            # A range delete once per series and day: at the first recording of a command, and
+            # daily in a long-running one (the exporter, a --watch).
+            if abs(now - self._pruned.get(series, -PRUNE_EVERY)) >= PRUNE_EVERY:
+                self._pruned[series] = now
                 self.history.prune(now - self.keep, series)
 
         self._guarded(add)
