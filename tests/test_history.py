@@ -469,7 +469,8 @@ def test_history_chart_on_a_terminal(server: MockServer, db_path: Path) -> None:
                   3600, 80)  # fmt: skip
     assert "credits remaining" in drawn
     assert "credits used per bucket" in drawn
-    assert "0.00┤" in drawn and "-1.00" not in drawn  # nothing used: an axis from 0, not -1
+    assert "0.00┤" in drawn  # nothing used: an axis from 0, not from -1
+    assert "-1.00" not in drawn
     assert "\x1b[" not in drawn
     assert max(len(line) for line in drawn.splitlines()) <= 80
 
