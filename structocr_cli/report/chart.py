@@ -37,7 +37,7 @@ def chart(buckets: Sequence[Bucket], every: int, width: int) -> str:
     plt.subplot(2, 1)
     used = [b.used for b in buckets]
     plt.bar(xs, used, marker="sd", width=0.6)
-    plt.ylim(0, max(max(used), 1))  # from 0 up, even when nothing was used (not -1 to 1)
+    plt.ylim(0, max([*used, 1]))  # from 0 up, even when nothing was used (not -1 to 1)
     plt.title("credits used per bucket")
     plt.xticks(ticks, labels)
     text: str = plt.uncolorize(plt.build())
