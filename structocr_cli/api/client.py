@@ -25,7 +25,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -183,7 +182,7 @@ class BalanceClient:
                     balance = parse_balance(answer.body)
                     if url == first:
                         return balance
-                    return replace(balance, moved_to=url.removesuffix("/account/balance"))
+                    return balance._replace(moved_to=url.removesuffix("/account/balance"))
                 raise status_error(url, answer, attempt)
             except _Moved as moved:
                 hops += 1

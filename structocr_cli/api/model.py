@@ -11,10 +11,9 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from structocr_cli.api.errors import HINT_BASE_URL, BadAnswerError
 from structocr_cli.api.keys import sanitize
@@ -41,14 +40,12 @@ _TIMESTAMP = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Period:
+class Period(NamedTuple):
     start: datetime
     end: datetime
 
 
-@dataclass(frozen=True)
-class Account:
+class Account(NamedTuple):
     credits_total: Number
     credits_used: Number
     credits_remaining: Number
@@ -58,16 +55,14 @@ class Account:
     avg_latency_ms: Number
 
 
-@dataclass(frozen=True)
-class KeyUsage:
+class KeyUsage(NamedTuple):
     credits_used: Number
     requests: Number
     error_rate: Decimal
     avg_latency_ms: Number
 
 
-@dataclass(frozen=True)
-class Balance:
+class Balance(NamedTuple):
     period: Period
     account: Account
     this_key: KeyUsage
