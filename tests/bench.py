@@ -510,10 +510,10 @@ def history() -> None:
         year = {**env, "STRUCTOCR_HISTORY": str(path)}
         for since, target in ((f"{HISTORY_DAYS}d", 300), ("30d", 50)):
             args = [STRUCTOCR, "history", "--since", since, "--every", "1d", "--json"]
-            runs = [timed(args, year)[0] * 1000 for _ in range(max(5, RUNS // 4))]
-            floor = [timed([STRUCTOCR, "--version"], env)[0] * 1000 for _ in range(5)]
+            # Paired with --version, as start-up's share: each pair's difference is the read.
+            runs, floor = measure(args, year, [STRUCTOCR, "--version"], env)
             whole, start_up = statistics.median(runs), statistics.median(floor)
-            own = whole - start_up
+            own = statistics.median(r - f for r, f in zip(runs, floor, strict=True))
             print(
                 f"| `history --since {since} --every 1d --json` over all of it | {own:.0f} ms "
                 f"beyond start-up ({whole:.0f} ms in all, `--version` {start_up:.0f} ms) "
