@@ -445,7 +445,10 @@ def test_history_keep_sets_what_recording_and_prune_keep(
     for days in (100, 20, 5):
         history.record("default", host, LONG_KEY, seen(NOW.timestamp() - days * DAY, days))
     history.close()
-    kept = lambda: sorted(o.credits_remaining for _, o in History(db_path).each())  # noqa: E731
+
+    def kept() -> list[float]:
+        return sorted(o.credits_remaining for _, o in History(db_path).each())
+
     typo = balance(server, "--json", env={"STRUCTOCR_HISTORY_KEEP": "forever"})
     assert typo.returncode == 0  # recording's settings never fail a check
     assert "STRUCTOCR_HISTORY_KEEP='forever' is not a length" in typo.stderr
@@ -493,9 +496,8 @@ def test_history_table_and_chart_fit_40_to_200_columns(
     history = History(db_path)
     sid = history.all_series()[0].id
     hours = buckets(history, sid, NOW.timestamp() - 3 * DAY, NOW.timestamp(), 3600)
-    chart(
-        hours, 3600, 200 - columns + 40
-    )  # a chart of another width before: none of its size stays
+    other = 240 - columns  # a chart of another width first: none of its size may stay
+    chart(hours, 3600, other)
     drawn = chart(hours, 3600, columns).splitlines()
     assert max(len(line) for line in drawn) <= columns
     assert len(drawn) <= 24
