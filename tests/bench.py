@@ -41,13 +41,12 @@ SCRATCH = Path(tempfile.mkdtemp(prefix="structocr-bench-"))
 atexit.register(shutil.rmtree, SCRATCH, True)
 
 
-def clean_env(history: str | None = None) -> dict[str, str]:
+def clean_env() -> dict[str, str]:
     """A run's environment: none of the user's STRUCTOCR_ settings, no config file, and the
-    history in this bench's scratch directory (or ``history``, e.g. "off"), never the
-    user's own file."""
+    history in this bench's scratch directory, never the user's own file."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRUCTOCR_")}
     env["STRUCTOCR_CONFIG"] = os.devnull + ".absent.toml"
-    env["STRUCTOCR_HISTORY"] = history or str(SCRATCH / "history.sqlite3")
+    env["STRUCTOCR_HISTORY"] = str(SCRATCH / "history.sqlite3")
     return env
 
 
