@@ -122,6 +122,8 @@ class History:
         self.path = path
         self._db: sqlite3.Connection | None = None
         self._secret: bytes | None = None
+        self._fingerprints: dict[str, str] = {}
+        """Each key's hash, made once: a watch log or an exporter gives the same keys again."""
 
     # Opening
 
@@ -165,9 +167,12 @@ class History:
 
     def fingerprint(self, api_key: str) -> str:
         """The key's keyed hash (HMAC-SHA256 under this database's secret), 32 hex digits."""
-        if self._secret is None:
-            self._secret = _secret(secret_path(self.path))
-        return hmac.new(self._secret, api_key.encode(), hashlib.sha256).hexdigest()[:32]
+        if api_key not in self._fingerprints:
+            if self._secret is None:
+                self._secret = _secret(secret_path(self.path))
+            digest = hmac.new(self._secret, api_key.encode(), hashlib.sha256)
+            self._fingerprints[api_key] = digest.hexdigest()[:32]
+        return self._fingerprints[api_key]
 
     # Writing
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
@@ -36,8 +37,19 @@ def database() -> History:
     return History(path)
 
 
-def _unusable(exc: Exception) -> HistoryUnusable:
-    return HistoryUnusable(f"cannot read the history: {exc}", HINT_PATH)
+@contextmanager
+def opened() -> Iterator[History]:
+    """The database, closed afterwards; what makes it unusable (locked, corrupt, newer) is a
+    usage error that says so."""
+    from structocr_cli.history.store import HistoryError
+
+    history = database()
+    try:
+        yield history
+    except HistoryError as exc:
+        raise HistoryUnusable(f"cannot read the history: {exc}", HINT_PATH) from None
+    finally:
+        history.close()
 
 
 class Choice(NamedTuple):
@@ -102,11 +114,9 @@ def show(
 ) -> int:
     from structocr_cli.api import clock
     from structocr_cli.history.query import buckets, series_trend
-    from structocr_cli.history.store import HistoryError
     from structocr_cli.report import history as report
 
-    history = database()
-    try:
+    with opened() as history:
         picked = chosen_series(history, choice)
         now = clock.now()
         shown = [
@@ -114,10 +124,6 @@ def show(
                          series_trend(history, s.id, now, window))
             for s in picked
         ]  # fmt: skip
-    except HistoryError as exc:
-        raise _unusable(exc) from None
-    finally:
-        history.close()
     out = sys.stdout
     if not shown:
         if output != "table":  # the empty document or header, for the program reading it
@@ -159,50 +165,32 @@ def _nothing(path: Path, names: Sequence[str]) -> int:
 
 def export(out: IO[str]) -> int:
     """Every observation as CSV, series by series, oldest first."""
-    from structocr_cli.history.store import HistoryError
     from structocr_cli.report.history import write_observations
 
-    history = database()
-    try:
+    with opened() as history:
         write_out(lambda: write_observations(history.each(), out), out)
-    except HistoryError as exc:
-        raise _unusable(exc) from None
-    finally:
-        history.close()
     return 0
 
 
 def import_log(source: str) -> int:
     """Add the observations of a ``balance --watch`` JSON Lines log: all of them, or none
     when a line is malformed (exit 2, naming it). Lines seen before add nothing."""
-    from structocr_cli.history.store import HistoryError
     from structocr_cli.history.watchlog import IMPORTED_HOST, BadLine, observations
 
-    history = database()
     where = "stdin" if source == "-" else source
-    try:
+    with opened() as history:
         before = history.count() if history.exists() else 0
-        fingerprints: dict[str, str] = {}  # a log holds few keys: hash each once
-
-        def fingerprint(key: str) -> str:
-            if key not in fingerprints:
-                fingerprints[key] = history.fingerprint("imported:" + key)
-            return fingerprints[key]
-
         rows = (
-            (name, IMPORTED_HOST, fingerprint(key), seen)
+            (name, IMPORTED_HOST, history.fingerprint("imported:" + key), seen)
             for name, key, seen in observations(_lines(source))
         )
-        history.add_all(rows)
+        try:
+            history.add_all(rows)
+        except BadLine as exc:
+            raise UsageError(f"{where} line {exc.number}: {exc}", "Nothing was imported; fix "
+                             "or remove that line (a --watch log has one JSON document per line)"
+                             ) from None  # fmt: skip
         added = history.count() - before
-    except BadLine as exc:
-        raise UsageError(f"{where} line {exc.number}: {exc}", "Nothing was imported; fix or "
-                         "remove that line (a --watch log has one JSON document per line)"
-                         ) from None  # fmt: skip
-    except HistoryError as exc:
-        raise _unusable(exc) from None
-    finally:
-        history.close()
     say(f"imported {added} new observations from {where} into {history.path}")
     return 0
 
@@ -238,17 +226,11 @@ def _bounded(file: IO[bytes], limit: int) -> Iterator[bytes]:
 
 def prune(keep_days: float) -> int:
     from structocr_cli.api import clock
-    from structocr_cli.history.store import HistoryError
 
-    history = database()
-    if not history.exists():
-        say(f"no history in {history.path}; nothing to prune")
-        return 0
-    try:
+    with opened() as history:
+        if not history.exists():
+            say(f"no history in {history.path}; nothing to prune")
+            return 0
         gone = history.prune(clock.timestamp() - keep_days * 86400)
-    except HistoryError as exc:
-        raise _unusable(exc) from None
-    finally:
-        history.close()
     say(f"removed {gone} observations older than {keep_days:g} days from {history.path}")
     return 0
