@@ -157,14 +157,14 @@ def history(
             start = since_time(since, now)
             step = auto_every(now - start) if every is None else span_seconds(every, "--every")
             fit = span_seconds(window, "--window")
+            if fit < 86400:
+                raise typer.BadParameter(
+                    "--window must be at least 1d: a trend needs 24 hours of history"
+                )
         except typer.BadParameter as exc:
             from structocr_cli.api.errors import UsageError
 
             raise UsageError(str(exc)) from None
-        if fit < 86400:
-            from structocr_cli.api.errors import UsageError
-
-            raise UsageError("--window must be at least 1d: a trend needs 24 hours of history")
         if step % 60:
             step -= step % 60
         chart = chosen == "table" and not no_chart and sys.stdout.isatty()

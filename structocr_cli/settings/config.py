@@ -87,14 +87,14 @@ def history_path(env: Mapping[str, str]) -> Path | None:
     return Path(platformdirs.user_data_dir("structocr", appauthor=False)) / "history.sqlite3"
 
 
-_LENGTH = re.compile(r"([0-9]{1,6})([mhdw])")
+_LENGTH = r"([0-9]{1,6})([mhdw])"  # compiled on first use (re caches it), not at start-up
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 LENGTH_EXAMPLE = "a length such as 30m, 12h, 7d or 2w"
 
 
 def length_seconds(text: str) -> int | None:
     """``30m``, ``12h``, ``7d``, ``2w`` as seconds; None when ``text`` is no such length."""
-    match = _LENGTH.fullmatch(text.strip().lower())
+    match = re.fullmatch(_LENGTH, text.strip().lower())
     if not match or int(match[1]) == 0:
         return None
     return int(match[1]) * _UNITS[match[2]]
