@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from structocr_cli.api import clock
 from structocr_cli.api.model import Balance, Number
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def derive(balance: Balance, now: datetime, trend: Trend | None = None) -> Deriv
     )
     runout = None
     if runway is not None and runway <= _MAX_RUNWAY_DATE_DAYS:
-        runout = now + timedelta(days=runway)
+        runout = clock.days_after(now, runway)
     return Derived(
         days_total=total,
         days_elapsed=elapsed,

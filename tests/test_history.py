@@ -263,6 +263,12 @@ def test_trend_needs_a_day_and_dates_the_runout(clock: StoppedClock) -> None:
     assert found.runout == NOW + timedelta(days=10)
     growing = [(now - DAY * d, 1000.0 - 100 * d) for d in range(5)]
     assert trend(growing, 1000, now, NOW).runout is None  # type: ignore[union-attr]
+    late = NOW.replace(year=9999, month=12, day=25)  # 10 days later is past the calendar
+    far = trend([(late.timestamp() - DAY * d, 1000.0 + 100 * d) for d in range(5)], 1000,
+                late.timestamp(), late)  # fmt: skip
+    assert far is not None
+    assert far.daily_burn == pytest.approx(100)
+    assert far.runout is None
 
 
 def _seed(path: Path, server: MockServer, days: int = 3, burn: float = 4000) -> None:

@@ -196,6 +196,13 @@ def test_derived_days_are_clamped_to_the_period() -> None:
     assert (after.days_elapsed, after.days_left) == (after.days_total, 0.0)
 
 
+def test_a_runout_past_the_calendar_is_no_date_not_a_crash() -> None:
+    balance = parse_balance(encode(REFERENCE))
+    figures = derive(balance, datetime(9990, 1, 1, tzinfo=timezone.utc))  # a clock gone wild
+    assert figures.runway_days is not None
+    assert figures.runout is None
+
+
 def at(now: datetime, **account: Any) -> Derived:
     document = copy.deepcopy(REFERENCE)
     document["account"].update(account)

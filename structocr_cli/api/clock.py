@@ -6,7 +6,7 @@ waits use ``time.monotonic()``, which no date depends on."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 
 def _system() -> datetime:
@@ -24,6 +24,15 @@ def now() -> datetime:
 def timestamp() -> float:
     """The current time as Unix time (seconds)."""
     return _source().timestamp()
+
+
+def days_after(moment: datetime, days: float) -> datetime | None:
+    """``moment`` plus ``days``; None past the calendar's last day (year 9999), where a
+    run-out date from a far-off clock or a tiny burn would overflow."""
+    try:
+        return moment + timedelta(days=days)
+    except OverflowError:
+        return None
 
 
 def use(source: Callable[[], datetime] | None) -> None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import NamedTuple
+
+from structocr_cli.api import clock  # its date arithmetic only: the time is an argument
 
 DAY = 86400.0
 MIN_SPAN = DAY
@@ -99,4 +101,4 @@ def _runout(remaining: float, burn: float, anchor: datetime) -> datetime | None:
     days = max(remaining, 0.0) / burn
     if not math.isfinite(days) or days > MAX_DAYS:
         return None
-    return anchor + timedelta(days=days)
+    return clock.days_after(anchor, days)
