@@ -3,6 +3,7 @@ and as the installed console script (for what only a real process shows)."""
 
 from __future__ import annotations
 
+import gc
 import io
 import logging
 import os
@@ -225,6 +226,7 @@ def run(*args: str, env: Mapping[str, str] | None = None, stdin: str | None = No
     try:
         code = _exit_code(main, args)
     finally:
+        gc.enable()  # main leaves the collector off after a check, as the process would end
         sys.stdin, sys.stdout, sys.stderr = saved
         os.environ.clear()
         os.environ.update(saved_env)

@@ -7,6 +7,7 @@ the API answers between refreshes); one real-process test shows the screen in a 
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -18,7 +19,7 @@ import pytest
 
 from structocr_cli.mock.replies import Reply, Request, balance_document
 from structocr_cli.mock.server import MockServer
-from tests.conftest import LONG_KEY, _recorded, mock_log, run
+from tests.conftest import LONG_KEY, _exit_code, _recorded, mock_log, run
 
 # A key whose usage grows by one refresh to the next, fails on the third, and recovers.
 STEPS: list[Reply] = [
@@ -162,6 +163,28 @@ def test_what_watch_refuses(
     assert code == 2
     assert says in stderr
     assert stepping.requests(LONG_KEY) == 0
+
+
+def test_the_cycle_collector_stays_off_only_for_one_key_checked_once(
+    stepping: MockServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # launch turns it off for start-up. One check ends the process; many keys leave cycles
+    # to collect (16 MiB more for 2,000 without it), and a watch may run for days.
+    from structocr_cli.launch import main
+
+    keys = tmp_path / "keys.txt"
+    keys.write_text("a = steady-key-1234\n")
+    collecting: list[bool] = []
+    _clock(monkeypatch, lambda _: collecting.append(gc.isenabled()))
+    check = ("balance", "--base-url", stepping.url, "--json")
+    one = (*check, "--api-key", "steady-key-1234")
+    try:
+        assert (_exit_code(main, one), gc.isenabled()) == (0, False)
+        assert (_exit_code(main, (*check, "--keys-file", str(keys))), gc.isenabled()) == (0, True)
+        watching = (*one, "--watch", "5", "--count", "2")
+        assert (_exit_code(main, watching), collecting) == (0, [True])
+    finally:
+        gc.enable()
 
 
 def test_ctrl_c_during_a_watch_is_a_clean_stop(

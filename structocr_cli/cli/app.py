@@ -8,6 +8,7 @@ requests, rich and platformdirs only inside the calls that need them, so ``--hel
 start fast.
 """
 
+import gc
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -190,6 +191,8 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> int
                 _fail("interrupted", code, "interrupted", json_errors)
             return code
         json_errors = call.json_errors
+        if not call.ends:
+            gc.enable()
         with _debug_log(sys.stderr):
             return call.run(started)
     except BaseException as exc:  # the funnel every exception reaches
