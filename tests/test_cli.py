@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from structocr_cli import __version__
 from structocr_cli.cli.app import main
 from structocr_cli.mock.server import MockServer
-from tests.conftest import ECHO_KEY, LONG_KEY, STRUCTOCR, imported, run, run_process
+from tests.conftest import ECHO_KEY, LONG_KEY, STRUCTOCR, StoppedClock, imported, run, run_process
 
 ESC = "\x1b"
 
@@ -123,6 +124,15 @@ def test_a_retry_after_on_another_day_gives_the_date(server: MockServer) -> None
     result = balance(server, "--timeout", "5", STRUCTOCR_API_KEY="fault-429-long")
     assert result.returncode == 40
     assert "retry in 86400 s (after 2026-12-01 07:33:42 UTC)" in result.stderr
+
+
+def test_a_retry_after_past_the_calendars_end_is_said_without_a_date(
+    server: MockServer, clock: StoppedClock
+) -> None:
+    clock.at = datetime(9999, 12, 31, 12, 0, tzinfo=timezone.utc)
+    result = balance(server, "--timeout", "5", STRUCTOCR_API_KEY="fault-429-long")
+    assert result.returncode == 40
+    assert "retry in 86400 s, beyond the 5 s deadline" in result.stderr
 
 
 def test_retry_after_within_deadline_then_success(server: MockServer) -> None:

@@ -6,7 +6,7 @@ server asks for (Retry-After). Standard library only: ``client`` makes the reque
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta, timezone
+from datetime import timezone
 from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit
 
@@ -55,10 +55,15 @@ def too_late(failure: Retryable, timeout: float) -> StructocrError:
     error = failure.error
     wait = failure.retry_after or 0.0
     now = clock.now()
-    at = now + timedelta(seconds=wait)
-    when = f"{at:%H:%M:%S}" if at.date() == now.date() else f"{at:%Y-%m-%d %H:%M:%S}"
+    at = clock.days_after(now, wait / 86400)  # None past the year 9999
+    if at is None:
+        when = ""
+    elif at.date() == now.date():
+        when = f" (after {at:%H:%M:%S} UTC)"
+    else:
+        when = f" (after {at:%Y-%m-%d %H:%M:%S} UTC)"
     hint = (
-        f"The server asked to retry in {wait:.0f} s (after {when} UTC), "
+        f"The server asked to retry in {wait:.0f} s{when}, "
         f"beyond the {timeout:g} s deadline; retry then"
     )
     if isinstance(error, HTTPStatusError):
