@@ -11,7 +11,7 @@ def main() -> int:
     # Start-up (typer, requests, the command's modules) creates tens of thousands of objects
     # that live as long as the process, and the cyclic garbage collector would walk them
     # again and again while they are made: about 6% of a balance check. Nothing at start-up
-    # needs it. cli.app turns it back on before a run that keeps going (Call.ends).
+    # needs it. cli.app turns it back on before any run but one key checked once (Call.ends).
     gc.disable()
     try:
         from structocr_cli.cli.app import main as run
