@@ -15,6 +15,7 @@ from structocr_cli.cli.options import (
     CaBundleOpt,
     Call,
     ConcurrencyOpt,
+    JsonFlagOpt,
     KeysFileOpt,
     NoHistoryOpt,
     ProfilesOpt,
@@ -64,9 +65,7 @@ def balance(
     profile: ProfilesOpt = None,
     base_url: BaseUrlOpt = None,
     timeout: TimeoutOpt = None,
-    json_flag: Annotated[
-        bool, typer.Option("--json", help="Same as --output json.", show_default=False)
-    ] = False,
+    json_flag: JsonFlagOpt = False,
     output: Annotated[
         Output | None,
         typer.Option(

@@ -10,6 +10,7 @@ import typer
 
 from structocr_cli.cli.options import (
     Call,
+    JsonFlagOpt,
     ProfileOpt,
     TimeoutOpt,
     complete_profile,
@@ -155,7 +156,7 @@ class ListFormat(str, Enum):
 
 @config_app.command("list")
 def config_list(
-    json_out: Annotated[bool, typer.Option("--json", help="Same as --output json.")] = False,
+    json_out: JsonFlagOpt = False,
     output: Annotated[
         ListFormat | None,
         typer.Option(

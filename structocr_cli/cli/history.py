@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from structocr_cli.cli.options import Call, complete_profile, named_profile
+from structocr_cli.cli.options import Call, JsonFlagOpt, complete_profile, named_profile
 
 history_app = typer.Typer(
     name="history",
@@ -111,9 +111,7 @@ def history(
             show_default=False,
         ),
     ] = None,
-    json_flag: Annotated[
-        bool, typer.Option("--json", help="Same as --output json.", show_default=False)
-    ] = False,
+    json_flag: JsonFlagOpt = False,
     output: Annotated[
         HistoryOutput | None,
         typer.Option(

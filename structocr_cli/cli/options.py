@@ -23,6 +23,11 @@ class Call(NamedTuple):
     other run (many keys, ``--watch``, a server) gets it back before it starts."""
 
 
+JsonFlagOpt = Annotated[
+    bool, typer.Option("--json", help="Same as --output json.", show_default=False)
+]
+
+
 NoHistoryOpt = Annotated[
     bool,
     typer.Option(
