@@ -111,6 +111,12 @@ def test_usage_block_runs_in_order(shell_env: dict[str, str]) -> None:
     assert "12" in result.stdout  # the staging profile holds demo-low's 12 credits
 
 
+def _sh(script: str, env: dict[str, str], key: str) -> subprocess.CompletedProcess[str]:
+    """A README recipe run by sh with ``key`` as STRUCTOCR_API_KEY."""
+    return subprocess.run(["sh", "-c", script], env=env | {"STRUCTOCR_API_KEY": key},
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+
+
 @pytest.mark.parametrize(("key", "code", "says"), [
     ("demo", 0, "starting the batch with 48849 credits left"),
     ("demo-low", 1, "not starting the batch (structocr exit 1)"),
@@ -119,9 +125,7 @@ def test_usage_block_runs_in_order(shell_env: dict[str, str]) -> None:
 def test_the_posix_gate_script_runs(
     shell_env: dict[str, str], key: str, code: int, says: str
 ) -> None:
-    script = block("#!/bin/sh\n# Stop the nightly batch")
-    result = subprocess.run(["sh", "-c", script], env=shell_env | {"STRUCTOCR_API_KEY": key},
-                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    result = _sh(block("#!/bin/sh\n# Stop the nightly batch"), shell_env, key)
     assert result.returncode == code, result.stderr
     assert says in result.stdout + result.stderr
 
@@ -164,9 +168,7 @@ def test_completion_install_lines_run_on_a_fresh_home(shell_env: dict[str, str])
 def test_the_cron_recipe_runs_under_sh(
     shell_env: dict[str, str], key: str, code: int, says: str
 ) -> None:
-    script = block("#!/bin/sh\n# structocr-low-credits")
-    result = subprocess.run(["sh", "-c", script], env=shell_env | {"STRUCTOCR_API_KEY": key},
-                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    result = _sh(block("#!/bin/sh\n# structocr-low-credits"), shell_env, key)
     assert result.returncode == code, result.stderr
     assert result.stderr == ""  # cron mails what is printed: all of it on stdout
     if says:
