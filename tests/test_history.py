@@ -189,6 +189,50 @@ def test_a_locked_database_is_a_warning_after_a_short_wait(
     assert "locked" in result.stderr
 
 
+def test_a_file_another_process_is_creating_is_waited_for(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The creator holds the new file's write lock while this process switches it to WAL.
+    # SQLite answers "locked" there at once, without its busy wait; the switch must wait.
+    import threading
+
+    from structocr_cli.history import store
+
+    monkeypatch.setattr(store, "BUSY_TIMEOUT", 60.0)  # the wait ends when the lock does
+    db_path.parent.mkdir(mode=0o700)
+    creator = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    creator.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.2, creator.execute, ("COMMIT",))
+    release.start()
+    try:
+        history = History(db_path)
+        history.record("x", "h", "k" * 20, seen(0, 1))
+    finally:
+        release.join()
+        creator.close()
+    assert history.count() == 1
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_creator_that_never_lets_go_is_given_up_on_after_the_busy_timeout(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from structocr_cli.history import store
+
+    monkeypatch.setattr(store, "BUSY_TIMEOUT", 0.1)
+    db_path.parent.mkdir(mode=0o700)
+    creator = sqlite3.connect(db_path, isolation_level=None)
+    creator.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(HistoryError) as failure:
+            History(db_path).record("x", "h", "k" * 20, seen(0, 1))
+    finally:
+        creator.execute("ROLLBACK")
+        creator.close()
+    assert failure.value.kind == "locked"
+
+
 def test_a_database_of_the_first_schema_opens_and_records(db_path: Path) -> None:
     db_path.parent.mkdir(mode=0o700)
     with sqlite3.connect(db_path) as db:  # version 1, as the first release wrote it

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -139,7 +140,7 @@ class History:
         except (OSError, sqlite3.Error) as exc:
             raise _failure(exc, self.path) from None
         try:
-            db.execute("PRAGMA journal_mode=WAL")
+            _use_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
             newer = migrate(db)
             if newer is not None:
@@ -288,6 +289,24 @@ class History:
         db = self._connect(create=False)
         with _translated(self.path):
             return int(db.execute("SELECT count(*) FROM observations").fetchone()[0])
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch the file to WAL (kept in the file: once made, a no-op). Switching needs the
+    file's exclusive lock while holding its shared one, so two processes creating the file
+    at once can each wait for the other; SQLite then answers "locked" at once without
+    waiting out the busy timeout. So retry here, for as long as that timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    pause = 0.001
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 def secret_path(path: Path) -> Path:
