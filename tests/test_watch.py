@@ -165,11 +165,12 @@ def test_what_watch_refuses(
     assert stepping.requests(LONG_KEY) == 0
 
 
-def test_the_cycle_collector_stays_off_only_for_one_key_checked_once(
+def test_the_cycle_collector_stays_off_only_for_one_check_or_one_history_read(
     stepping: MockServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # launch turns it off for start-up. One check ends the process; many keys leave cycles
-    # to collect (16 MiB more for 2,000 without it), and a watch may run for days.
+    # launch turns it off for start-up. One check or one read of the history ends the
+    # process; many keys leave cycles to collect (16 MiB more for 2,000 without it), and a
+    # watch may run for days.
     from structocr_cli.launch import main
 
     keys = tmp_path / "keys.txt"
@@ -180,6 +181,7 @@ def test_the_cycle_collector_stays_off_only_for_one_key_checked_once(
     one = (*check, "--api-key", "steady-key-1234")
     try:
         assert (_exit_code(main, one), gc.isenabled()) == (0, False)
+        assert (_exit_code(main, ("history", "--json")), gc.isenabled()) == (0, False)
         assert (_exit_code(main, (*check, "--keys-file", str(keys))), gc.isenabled()) == (0, True)
         watching = (*one, "--watch", "5", "--count", "2")
         assert (_exit_code(main, watching), collecting) == (0, [True])

@@ -169,7 +169,7 @@ def history(
         choice = choice_of(profile or [], all_profiles, keys_file)
         return show(choice, start, now, step, chosen, chart, fit)
 
-    return Call(run, json_errors=chosen == "json")
+    return Call(run, json_errors=chosen == "json", ends=True)
 
 
 @history_app.command("export")

@@ -18,9 +18,9 @@ class Call(NamedTuple):
     json_errors: bool = False
     """Errors as one JSON document on stderr instead of a line."""
     ends: bool = False
-    """The run is one small piece of work (one key, checked once), so the cyclic garbage
-    collector, off since start-up (see ``launch``), stays off until the process exits. Any
-    other run (many keys, ``--watch``, a server) gets it back before it starts."""
+    """The run is one short piece of work (one key checked once, one read of the history),
+    so the cyclic garbage collector, off since start-up (see ``launch``), stays off until
+    the process exits. Any other run (many keys, ``--watch``, a server) gets it back first."""
 
 
 JsonFlagOpt = Annotated[
