@@ -445,6 +445,59 @@ def test_history_chooses_keys_as_balance_does(
     assert run("history", "--all-profiles").returncode == 2
 
 
+def test_more_rows_a_key_than_anyone_reads_are_refused_before_reading(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A year of minutes for ten keys would take gigabytes; 20,000 rows stand for that here.
+    from structocr_cli.history import query
+
+    monkeypatch.setattr(query, "MOST_BUCKETS", 50)
+    history = History(db_path)
+    now = NOW.timestamp() // 60 * 60
+    history.add_all(("ci", "h", "f" * 32, seen(now - 60 * n, 1000 - n)) for n in range(120))
+    history.close()
+    refused = run("history", "--since", "1d", "--every", "1m", "--json")
+    assert (refused.returncode, refused.stdout) == (2, "")
+    error = json.loads(refused.stderr)["error"]
+    assert error["message"].startswith(
+        "--every 1m makes 120 rows for a key in this range; the most is 50. Choose"
+    )
+    assert error["message"].endswith("structocr history export writes every observation")
+    plain = run("history", "--since", "1d", "--every", "1m")
+    assert plain.stderr.startswith("structocr: error: --every 1m makes 120 rows")
+    assert "Choose a longer --every (such as 1h or 1d)" in plain.stderr
+    hourly = run("history", "--since", "1d", "--every", "1h", "--json")
+    assert hourly.returncode == 0, hourly.stderr
+    assert len(json.loads(hourly.stdout)["series"][0]["rows"]) == 3
+
+
+def test_a_few_observations_years_apart_are_read_in_a_few_seeks(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 27 years of hours are 236,000 buckets: only the two that hold an observation are read
+    # (an empty stretch is one seek), and the limit counts those two, not the years between.
+    history = History(db_path)
+    then = 1577836800  # 2020-01-01
+    history.record("ci", "h", "k" * 20, seen(then, 2000))
+    history.record("ci", "h", "k" * 20, seen(NOW.timestamp(), 1500, used=500))
+    history.close()
+    seeks: list[float] = []
+    one = History._one
+
+    def counted(self: History, query: str, series: int, at: float) -> Observation | None:
+        seeks.append(at)
+        return one(self, query, series, at)
+
+    monkeypatch.setattr(History, "_one", counted)
+    result = run("history", "--since", "2000-01-01", "--every", "1h", "-o", "csv")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(row["time"], row["remaining"], row["used"]) for row in rows] == [
+        ("2020-01-01T00:00:00Z", "2000", "0"), ("2026-11-30T07:00:00Z", "1500", "500"),
+    ]  # fmt: skip
+    assert len(seeks) < 250  # buckets (2 + 2 a row) and the trend's 100; not 236,000
+
+
 def test_stdin_on_a_terminal_is_refused_not_waited_on(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

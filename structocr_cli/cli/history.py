@@ -106,8 +106,8 @@ def history(
         typer.Option(
             "--every",
             metavar="LENGTH",
-            help="One row per LENGTH (1h, 1d, 1w). [default: 1h up to 2 days, 1d up to 120 "
-            "days, else 1w]",
+            help="One row per LENGTH (1h, 1d, 1w), at most 20,000 rows a key. [default: 1h up "
+            "to 2 days, 1d up to 120 days, else 1w]",
             show_default=False,
         ),
     ] = None,

@@ -50,21 +50,49 @@ def between(before: Observation, after: Observation) -> tuple[float, float, floa
     )
 
 
+MOST_BUCKETS = 20_000
+"""The most buckets one series may span in one read (a week a minute apart, two years an hour
+apart): each costs two index seeks and a row in memory, and more than this is no longer
+something to read; ``history export`` gives every observation."""
+
+
+def bucket_bound(history: History, series: int, since: float, until: float, every: int) -> int:
+    """At least as many as the rows ``buckets`` gives, and exact above ``MOST_BUCKETS``: the
+    buckets from the series' first observation in the range to its last (two seeks), or when
+    those are too many, the buckets holding an observation (one pass over the range's rows,
+    so that a few observations years apart are not refused)."""
+    low = int(since) // every * every
+    first = history.first_from(series, low)
+    last = history.last_before(series, int(until) + 60)
+    if first is None or last is None or first.at > last.at:
+        return 0
+    span = last.at // every - first.at // every + 1
+    if span <= MOST_BUCKETS:
+        return span
+    return history.buckets_holding(series, first.at, last.at, every)
+
+
 def buckets(history: History, series: int, since: float, until: float, every: int) -> list[Bucket]:
     """The series from ``since`` to ``until`` (Unix time) in buckets of ``every`` seconds;
-    a bucket without an observation is left out."""
-    first = int(since) // every * every
+    a bucket without an observation is left out, and a stretch without any is skipped in one
+    seek, so the cost is that of the buckets with observations."""
+    start = int(since) // every * every
     result: list[Bucket] = []
-    baseline = history.last_before(series, first)
-    for start in range(first, int(until) + 1, every):
+    baseline = history.last_before(series, start)
+    while start <= until:
         end = history.last_before(series, start + every)
-        if end is None or end.at < start:
-            continue  # nothing in this bucket
+        if end is None or end.at < start:  # nothing in this bucket: on to the next that has
+            later = history.first_from(series, start + every)
+            if later is None:
+                break
+            start = later.at // every * every
+            continue
         if baseline is None or baseline.at >= start:
             baseline = history.first_from(series, start) or end
         used, requests, key_used = between(baseline, end)
         result.append(Bucket(start, end.credits_remaining, used, requests, key_used))
         baseline = end
+        start += every
     return result
 
 
@@ -103,4 +131,4 @@ def _since_top_up(points: list[Observation]) -> list[Observation]:
     return points
 
 
-__all__ = ["Bucket", "between", "buckets", "series_trend"]
+__all__ = ["MOST_BUCKETS", "Bucket", "between", "bucket_bound", "buckets", "series_trend"]

@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from structocr_cli.history.files import (
+    HistoryError,
+    failure,
+    prepare,
+    secret,
+    secret_path,
+    translated,
+)
 from structocr_cli.history.schema import SCHEMA_VERSION, migrate
 
 if TYPE_CHECKING:
@@ -25,15 +32,6 @@ if TYPE_CHECKING:
 
 BUSY_TIMEOUT = 2.0
 """Seconds to wait for another process's write before giving up (with a warning)."""
-
-
-class HistoryError(Exception):
-    """The history cannot be used: locked, read-only, full, corrupt, or from a newer release.
-    ``kind`` says which, for the caller's advice."""
-
-    def __init__(self, message: str, kind: str = "error") -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 class Observation(NamedTuple):
@@ -135,10 +133,10 @@ class History:
             raise FileNotFoundError(self.path)
         try:
             if create:
-                _prepare(self.path)
+                prepare(self.path)
             db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
-            raise _failure(exc, self.path) from None
+            raise failure(exc, self.path) from None
         try:
             _use_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
@@ -154,7 +152,7 @@ class History:
             raise
         except sqlite3.Error as exc:
             db.close()
-            raise _failure(exc, self.path) from None
+            raise failure(exc, self.path) from None
         self._db = db
         return db
 
@@ -170,7 +168,7 @@ class History:
         """The key's keyed hash (HMAC-SHA256 under this database's secret), 32 hex digits."""
         if api_key not in self._fingerprints:
             if self._secret is None:
-                self._secret = _secret(secret_path(self.path))
+                self._secret = secret(secret_path(self.path))
             digest = hmac.new(self._secret, api_key.encode(), hashlib.sha256)
             self._fingerprints[api_key] = digest.hexdigest()[:32]
         return self._fingerprints[api_key]
@@ -194,7 +192,7 @@ class History:
             db = self._connect(create=False)
         except FileNotFoundError:
             return None
-        with _translated(self.path):
+        with translated(self.path):
             row = db.execute(
                 "SELECT id FROM series WHERE name = ? AND host = ? AND fingerprint = ?",
                 (name, host, fingerprint),
@@ -213,7 +211,7 @@ class History:
         or, if iterating ``rows`` raises, none."""
         db = self._connect(create=True)
         ids: dict[tuple[str, str, str], int] = {}
-        with _translated(self.path), db:
+        with translated(self.path), db:
             for name, host, fingerprint, seen in rows:
                 found = ids.get((name, host, fingerprint))
                 if found is None:
@@ -227,7 +225,7 @@ class History:
         db = self._connect(create=True)
         ids = [series] if series is not None else [s.id for s in self.all_series()]
         gone = 0
-        with _translated(self.path), db:
+        with translated(self.path), db:
             for one in ids:
                 cursor = db.execute(
                     "DELETE FROM observations WHERE series = ? AND minute < ?",
@@ -245,7 +243,7 @@ class History:
             db = self._connect(create=False)
         except FileNotFoundError:
             return []
-        with _translated(self.path):
+        with translated(self.path):
             rows = db.execute("SELECT id, name, host, fingerprint FROM series ORDER BY name, id")
             return [Series(*row) for row in rows]
 
@@ -256,7 +254,7 @@ class History:
         db = self._connect(create=False)
         low = -(2**62) if since is None else int(since) // 60
         high = 2**62 if until is None else int(until) // 60
-        with _translated(self.path):
+        with translated(self.path):
             rows = db.execute(
                 f"{_SELECT} WHERE series = ? AND minute BETWEEN ? AND ? ORDER BY minute",
                 (series, low, high),
@@ -275,9 +273,21 @@ class History:
     def _one(self, query: str, series: int, at: float) -> Observation | None:
         db = self._connect(create=False)
         minute = -(-int(at) // 60)  # the minute ``at`` falls in, or the next one if inside it
-        with _translated(self.path):
+        with translated(self.path):
             row = db.execute(f"{query} LIMIT 1", (series, minute)).fetchone()
         return None if row is None else Observation(*row)
+
+    def buckets_holding(self, series: int, since: float, until: float, every: int) -> int:
+        """How many buckets of ``every`` seconds (whole minutes, aligned to the epoch) from
+        ``since`` to ``until`` hold an observation of the series."""
+        db = self._connect(create=False)
+        with translated(self.path):
+            row = db.execute(
+                "SELECT count(DISTINCT minute / ?) FROM observations "
+                "WHERE series = ? AND minute BETWEEN ? AND ?",
+                (every // 60, series, int(since) // 60, int(until) // 60),
+            ).fetchone()
+        return int(row[0])
 
     def each(self) -> Iterator[tuple[Series, Observation]]:
         """Every observation with its series, series by series, oldest first."""
@@ -287,7 +297,7 @@ class History:
 
     def count(self) -> int:
         db = self._connect(create=False)
-        with _translated(self.path):
+        with translated(self.path):
             return int(db.execute("SELECT count(*) FROM observations").fetchone()[0])
 
 
@@ -307,82 +317,6 @@ def _use_wal(db: sqlite3.Connection) -> None:
                 raise
         time.sleep(pause)
         pause = min(pause * 2, 0.05)
-
-
-def secret_path(path: Path) -> Path:
-    return path.with_name(path.name + ".secret")
-
-
-def _prepare(path: Path) -> None:
-    """The directory (0700 when made here) and the file (0600), created before SQLite opens
-    it so that it never exists with looser permissions."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags, 0o600)
-    try:
-        if not _is_regular(fd):
-            raise HistoryError(f"{path} is not a regular file", "not_regular")
-    finally:
-        os.close(fd)
-
-
-def _is_regular(fd: int) -> bool:
-    import stat
-
-    return stat.S_ISREG(os.fstat(fd).st_mode)
-
-
-def _secret(path: Path) -> bytes:
-    """The database's hashing secret: 32 random bytes, made on first use, 0600."""
-    try:
-        with open(path, "rb") as file:
-            secret = file.read(64)
-        if len(secret) == 32:
-            return secret
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise _failure(exc, path) from None
-    secret = os.urandom(32)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, flags, 0o600)
-        with os.fdopen(fd, "wb") as file:
-            file.write(secret)
-    except OSError as exc:
-        raise _failure(exc, path) from None
-    return secret
-
-
-class _translated:
-    """sqlite3's and the OS's errors as ``HistoryError``s that say what to do."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
-        if isinstance(exc, (sqlite3.Error, OSError)):
-            raise _failure(exc, self.path) from None
-
-
-def _failure(exc: BaseException, path: Path) -> HistoryError:
-    text = str(exc)
-    lowered = text.lower()
-    if "locked" in lowered or "busy" in lowered:
-        return HistoryError(f"{path} is locked by another process", "locked")
-    if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
-        return HistoryError(f"{path} is not a usable database ({text})", "corrupt")
-    if "readonly" in lowered or "read-only" in lowered or isinstance(exc, PermissionError):
-        return HistoryError(f"{path} cannot be written ({text})", "read_only")
-    if "full" in lowered or getattr(exc, "errno", None) == 28:
-        return HistoryError(f"{path}: the disk is full", "full")
-    if isinstance(exc, HistoryError):
-        return exc
-    return HistoryError(f"{path}: {text}", "error")
 
 
 __all__ = [

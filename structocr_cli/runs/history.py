@@ -118,6 +118,7 @@ def show(
 
     with opened() as history:
         picked = chosen_series(history, choice)
+        _within_reach(history, picked, since, until, every)
         now = clock.now()
         shown = [
             report.Shown(s, buckets(history, s.id, since, until, every),
@@ -134,6 +135,30 @@ def show(
         say(f"no history for {', '.join(missing)} yet in {history.path}")
     write_out(lambda: _write(shown, every, output, chart, window, out), out)
     return 0
+
+
+def _within_reach(
+    history: History, picked: Sequence[Series], since: float, until: float, every: int
+) -> None:
+    """Refuse, before reading them, more rows a series than anyone reads (a year of minutes
+    would take gigabytes); two seeks a series."""
+    from structocr_cli.history.query import MOST_BUCKETS, bucket_bound
+
+    most = max((bucket_bound(history, s.id, since, until, every) for s in picked), default=0)
+    if most > MOST_BUCKETS:
+        raise UsageError(
+            f"--every {_length(every)} makes {most:,} rows for a key in this range; the most "
+            f"is {MOST_BUCKETS:,}",
+            "Choose a longer --every (such as 1h or 1d) or a later --since; "
+            "structocr history export writes every observation",
+        )
+
+
+def _length(seconds: int) -> str:
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds // 60}m"
 
 
 def _write(
