@@ -471,6 +471,19 @@ def test_more_rows_a_key_than_anyone_reads_are_refused_before_reading(
     assert len(json.loads(hourly.stdout)["series"][0]["rows"]) == 3
 
 
+def test_a_long_json_read_is_one_document_in_the_usual_layout(db_path: Path) -> None:
+    # Written in pieces (4,096 at a time): 600 rows are about 10,000 of them.
+    history = History(db_path)
+    now = NOW.timestamp() // 60 * 60
+    history.add_all(("ci", "h", "f" * 32, seen(now - 60 * n, 1000 - n)) for n in range(600))
+    history.close()
+    result = run("history", "--since", "1d", "--every", "1m", "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert len(document["series"][0]["rows"]) == 600
+    assert result.stdout == json.dumps(document, indent=2) + "\n"
+
+
 def test_a_few_observations_years_apart_are_read_in_a_few_seeks(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
