@@ -732,8 +732,9 @@ def test_history_reads_the_file_without_the_network_or_the_chart_library(
     loaded = imported("history", "--json")
     assert "sqlite3" in loaded  # the measurement works
     assert not loaded & {"requests", "urllib3", "rich", "plotext"}
-    # nor the strict model and the key resolution, which a read of rows does not need
-    assert not loaded & {"decimal", "_strptime", "platformdirs"}
+    # nor the strict model, the key resolution and the key hashing, which a read of rows
+    # does not need
+    assert not loaded & {"decimal", "_strptime", "platformdirs", "hashlib"}
     assert not imported("history", "--json", whole=True) & {
         "structocr_cli.api.model",
         "structocr_cli.settings.resolve",

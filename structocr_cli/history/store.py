@@ -9,8 +9,6 @@ while recording leaves every earlier observation readable.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -167,6 +165,9 @@ class History:
     def fingerprint(self, api_key: str) -> str:
         """The key's keyed hash (HMAC-SHA256 under this database's secret), 32 hex digits."""
         if api_key not in self._fingerprints:
+            import hashlib  # here: a read of the history hashes nothing, and these take 4 ms
+            import hmac
+
             if self._secret is None:
                 self._secret = secret(secret_path(self.path))
             digest = hmac.new(self._secret, api_key.encode(), hashlib.sha256)
