@@ -15,7 +15,9 @@ Names are loaded when first used, so ``import structocr_cli`` stays as light as 
 own start: neither typer nor rich is ever imported by the API.
 """
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing's flag without importing typing before Ctrl-C is handled
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.2.0"
 
@@ -69,7 +71,7 @@ if TYPE_CHECKING:
     from structocr_cli.library import BalanceResult, Source, Sources, check_gates, get_balance
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
     if name not in __all__:
         raise AttributeError(f"module 'structocr_cli' has no attribute {name!r}")
     import importlib

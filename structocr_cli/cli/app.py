@@ -241,6 +241,11 @@ def _exit_code(exc: BaseException, json_errors: bool) -> int:
     if isinstance(exc, typer.Abort):
         print("structocr: error: aborted", file=sys.stderr)
         return 1
+    from structocr_cli.cli.interrupts import interrupted
+
+    if interrupted(exc):  # an error CPython made of a Ctrl-C, or one that followed it
+        _fail("interrupted", ExitCode.INTERRUPTED, "interrupted", json_errors)
+        return ExitCode.INTERRUPTED
     _report_bug(exc, json_errors)
     return ExitCode.INTERNAL
 
