@@ -114,6 +114,10 @@ def test_sigterm_stops_within_2_s_with_fetches_in_flight(
     args = ("--base-url", server.url, "--keys-file", str(keys), "--scrape-timeout", "0.2")
     with exporter(tmp_path, *args) as running:
         text = running.metrics()  # the hanging keys are still being fetched
+        deadline = time.monotonic() + 10  # on a busy machine ok may take more than 0.2 s
+        while 'structocr_up{profile="ok"} 1' not in text and time.monotonic() < deadline:
+            time.sleep(0.05)
+            text = running.metrics()
         assert 'structocr_up{profile="ok"} 1' in text
         assert 'structocr_up{profile="h0"} 0' in text
         scraping = threading.Event()
