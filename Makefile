@@ -64,13 +64,14 @@ bench: $(STAMP) ## start-up, 200 keys, the exporter, hostile loads, history (not
 
 # 10,000 examples per fuzz property, every fault in every format against the installed
 # script (each within --timeout + 0.5 s), 200 killed-writer rounds, 50 mocks signalled as
-# soon as they print their URL. Takes several minutes; in one process (-n 0), so that
-# hypothesis's statistics are printed.
+# soon as they print their URL, 1,000 Ctrl-Cs during start-up. Takes several minutes; in
+# one process (-n 0), so that hypothesis's statistics are printed.
 fuzz: $(STAMP) ## the long reliability run (not part of make test)
 	STRUCTOCR_TEST_FULL=1 HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -n 0 -p no:cacheprovider \
 		--hypothesis-show-statistics tests/test_fuzz.py tests/test_faults.py \
 		tests/test_config_cmd.py::test_writers_killed_mid_write_always_leave_a_parseable_file \
-		tests/test_mock.py::test_a_signal_right_after_the_url_stops_the_mock_cleanly
+		tests/test_mock.py::test_a_signal_right_after_the_url_stops_the_mock_cleanly \
+		tests/test_exit_codes.py::test_ctrl_c_at_any_moment_of_start_up_is_an_exit_130_or_before_our_code
 
 # The package as users get it: build the sdist and wheel, check their metadata, install the
 # wheel into a fresh environment and run the test suite from the unpacked sdist with its

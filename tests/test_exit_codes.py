@@ -3,9 +3,11 @@ against the real mock over loopback; exit code, stdout and stderr checked separa
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import io
 import json
+import os
 import re
 import signal
 import socket
@@ -21,6 +23,7 @@ from structocr_cli.mock.replies import Reply
 from structocr_cli.mock.server import MockServer
 from tests.conftest import STRUCTOCR, run
 
+FULL = os.environ.get("STRUCTOCR_TEST_FULL") == "1"  # make fuzz
 ANY_DOWN = (
     "# HELP structocr_up 1 if the balance was fetched and understood, 0 if not.\n"
     "# TYPE structocr_up gauge\nstructocr_up 0\n# EOF\n"
@@ -294,25 +297,68 @@ def test_internal_error_exits_70_with_one_line_and_no_key(
 
 
 @pytest.mark.parametrize("delay", [0.03, 0.05, 0.08, 0.12])
-def test_interrupt_during_start_up_exits_130_with_one_line(delay: float) -> None:
+def test_interrupt_during_start_up_exits_130_with_one_line(
+    server: MockServer, delay: float
+) -> None:
     # While the CLI is still importing: before the commands and their funnel exist.
+    _interrupted_at(delay, _hanging_check(server))
+
+
+def test_ctrl_c_at_any_moment_of_start_up_is_an_exit_130_or_before_our_code(
+    server: MockServer,
+) -> None:
+    # make fuzz: 1,000 moments from the start to the request (a few here). Once in several
+    # hundred runs, Python used to drop the Ctrl-C or turn it into another error.
+    rounds = 1000 if FULL else 6
+    command = _hanging_check(server)
+    before = server.requests("t-hang")
+    started = time.monotonic()
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=_ctrl_c_as_python_starts)  # noqa: PLW1509  # fmt: skip
+    while server.requests("t-hang") == before and proc.poll() is None:
+        time.sleep(0.001)
+    span = time.monotonic() - started  # start-up, up to the request
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    seen = collections.Counter(_interrupted_at(span * n / rounds, command) for n in range(rounds))
+    print(f"Ctrl-C in the {span * 1000:.0f} ms before the request, {rounds} runs: {dict(seen)}")
+    if rounds > 100:  # a sweep this fine lands mostly in our code, whatever the load
+        assert seen["structocr"] > rounds / 3
+
+
+def _ctrl_c_as_python_starts() -> None:
+    """The child's disposition made explicit: a runner (or a shell's background job) may
+    have started us ignoring SIGINT, and the child would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _hanging_check(server: MockServer) -> list[str]:
+    """A check that never ends by itself: its server never answers (until --timeout 5)."""
+    return [str(STRUCTOCR), "balance", "--base-url", server.url, "--api-key", "t-hang",
+            "--timeout", "5"]  # fmt: skip
+
+
+def _interrupted_at(delay: float, command: list[str]) -> str:
+    """SIGINT ``delay`` seconds after starting ``command``; where it landed: in structocr
+    (130, one line) or in Python's own start (each of its outcomes, checked to be only that)."""
     proc = subprocess.Popen(
-        [str(STRUCTOCR), "balance", "--api-key", "demo", "--timeout", "5"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        # The child's disposition made explicit: a runner may have started us ignoring SIGINT.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_ctrl_c_as_python_starts,  # noqa: PLW1509
     )  # fmt: skip
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     if proc.returncode == 130:
         assert err == "structocr: interrupted\n"
-    elif err.startswith(_DROPPED_BY_PYTHON):
+        return "structocr"
+    if err.startswith(_DROPPED_BY_PYTHON):
         # Python itself dropped the Ctrl-C before any code of ours ran (while it looked at
-        # argv[0], or in an import's lock callback), and the command ran as if none came.
+        # argv[0], or in an import's lock callback), and the check ran on to its --timeout.
         frames = re.findall(r'File "([^"]+)", line \d+', err)
         assert all(path.startswith("<frozen ") for path in frames), err
-    elif "Traceback" in err:
+        assert proc.returncode == 60
+        return "dropped by Python"
+    if "Traceback" in err:
         # Before launch.main() ran: the installer's wrapper script was importing our
         # package. No program can catch that; once main() runs, it does.
         frames = re.findall(r'File "([^"]+)", line \d+, in (\S+)', err)
@@ -320,10 +366,13 @@ def test_interrupt_during_start_up_exits_130_with_one_line(delay: float) -> None
         assert err.rstrip().endswith("KeyboardInterrupt")
         # Python ends by SIGINT on an uncaught Ctrl-C, or with 1 while it is still starting.
         assert proc.returncode in (-signal.SIGINT, 1)
-    elif err:  # while Python was still starting, before it ran any script
+        return "wrapper script"
+    if err:  # while Python was still starting, before it ran any script
         assert (proc.returncode, out, err) == (1, "", "KeyboardInterrupt\n")
-    else:  # the signal came before Python had set up its handler: killed, no output
-        assert (proc.returncode, out, err) == (-signal.SIGINT, "", "")
+        return "Python starting"
+    # The signal came before Python had set up its handler: killed, no output.
+    assert (proc.returncode, out, err) == (-signal.SIGINT, "", "")
+    return "before Python's handler"
 
 
 _DROPPED_BY_PYTHON = (
