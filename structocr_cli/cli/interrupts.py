@@ -54,6 +54,8 @@ def watch() -> "Callable[[], None]":
             pass
 
     def stop() -> None:
+        global _seen  # noqa: PLW0603
+        _seen = False  # read by the funnels before this; a later run starts afresh
         sys.unraisablehook = hook
         if owned and signal.getsignal(signal.SIGINT) is _note:
             signal.signal(signal.SIGINT, previous)

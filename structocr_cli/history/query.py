@@ -57,10 +57,10 @@ something to read; ``history export`` gives every observation."""
 
 
 def bucket_bound(history: History, series: int, since: float, until: float, every: int) -> int:
-    """At least as many as the rows ``buckets`` gives, and exact above ``MOST_BUCKETS``: the
-    buckets from the series' first observation in the range to its last (two seeks), or when
-    those are too many, the buckets holding an observation (one pass over the range's rows,
-    so that a few observations years apart are not refused)."""
+    """The rows ``buckets`` gives for the observations up to ``until``, or more, and exactly
+    that above ``MOST_BUCKETS``: the buckets from the series' first observation in the range
+    to its last (two seeks), or when those are too many, the buckets holding an observation
+    (one pass over the range's rows, so that a few observations years apart pass)."""
     low = int(since) // every * every
     first = history.first_from(series, low)
     last = history.last_before(series, int(until) + 60)
