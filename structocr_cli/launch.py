@@ -21,7 +21,7 @@ def main() -> int:
         # objects that live as long as the process, and the cyclic garbage collector would
         # walk them again and again while they are made: about 6% of a balance check.
         # Nothing at start-up needs it. cli.app turns it back on before any run but one key
-        # checked once (Call.ends).
+        # checked once or one read of the history (Call.ends).
         gc.disable()
         from structocr_cli.cli.app import main as run
 

@@ -230,9 +230,6 @@ def _exit_code(exc: BaseException, json_errors: bool) -> int:
     if isinstance(exc, ClickException):  # a usage error found while parsing
         _show_usage_error(exc, json_errors)
         return exc.exit_code
-    if isinstance(exc, KeyboardInterrupt):
-        _fail("interrupted", ExitCode.INTERRUPTED, "interrupted", json_errors)
-        return ExitCode.INTERRUPTED
     if isinstance(exc, BrokenPipeError):  # the reader went away (`| head -1`)
         from structocr_cli.runs.common import silence
 
@@ -243,7 +240,7 @@ def _exit_code(exc: BaseException, json_errors: bool) -> int:
         return 1
     from structocr_cli.cli.interrupts import interrupted
 
-    if interrupted(exc):  # an error CPython made of a Ctrl-C, or one that followed it
+    if interrupted(exc):  # a Ctrl-C, an error CPython made of one, or one that followed it
         _fail("interrupted", ExitCode.INTERRUPTED, "interrupted", json_errors)
         return ExitCode.INTERRUPTED
     _report_bug(exc, json_errors)
